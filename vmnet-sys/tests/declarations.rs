@@ -106,7 +106,10 @@ fn all_23_keys_are_declared_once() {
     unique.sort_unstable();
     unique.dedup();
     assert_eq!(unique.len(), 23, "a key is listed twice");
-    assert!(KEYS.iter().all(|k| k.starts_with("vmnet_") && k.ends_with("_key")));
+    assert!(
+        KEYS.iter()
+            .all(|k| k.starts_with("vmnet_") && k.ends_with("_key"))
+    );
 }
 
 #[test]
@@ -128,7 +131,10 @@ fn darwin_address_layouts() {
     assert_eq!(size_of::<ether_addr_t>(), 6);
     // Darwin's sa_family_t is one byte (glibc's is two).
     assert_eq!(size_of::<sa_family_t>(), 1);
-    assert_eq!((AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP), (2, 30, 6, 17));
+    assert_eq!(
+        (AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP),
+        (2, 30, 6, 17)
+    );
 }
 
 #[test]

@@ -1,1 +1,87 @@
-//! wip
+//! Safe, idiomatic bindings to Apple's **vmnet.framework**: virtual network interfaces for
+//! virtual machines on macOS, exchanging raw Ethernet frames.
+//!
+//! - **Typed configuration**, validated before vmnet is called: [`InterfaceConfig`] for host,
+//!   shared (NAT) and bridged mode; every failure is a [`ConfigError`] saying what to fix.
+//! - **Lifecycle** with bounded waits: [`Interface::start`], [`Interface::stop`], and `Drop`.
+//!   An [`Interface`] is `Send`, and [`split`](Interface::split)s into halves for a reader
+//!   thread and a writer thread.
+//! - **Batched, zero-copy packet I/O**: [`PacketBatch`] is allocated once and reused; reads
+//!   and writes allocate nothing and copy nothing beyond vmnet's own copy.
+//! - **Events and readiness**: a coalescing callback, a pollable file descriptor (`AsFd`) for
+//!   mio/tokio/poll users, and a blocking wait with timeout.
+//! - **One binary from macOS 11 to 26**: newer symbols are resolved at run time;
+//!   [`capabilities`] tells what the running system has, and using a missing feature is an
+//!   [`Error::Unsupported`] naming the macOS release that brings it.
+//! - **A simulator** (feature `sim`): the same API on an in-process Ethernet segment, on every
+//!   platform, for tests of this crate and of your VMM code. See [`sim`].
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use vmnet::{Interface, InterfaceConfig, PacketBatch};
+//!
+//! // Needs root (or the com.apple.vm.networking entitlement) up to macOS 15.
+//! let config = InterfaceConfig::shared().mtu(1500);
+//! let mut iface = Interface::start(&config)?;
+//! println!("MAC {:?}, max packet {}", iface.parameters().mac_address(),
+//!          iface.parameters().max_packet_size());
+//!
+//! let mut batch = PacketBatch::for_interface(iface.parameters());
+//! if iface.wait_readable(Some(Duration::from_secs(1)))? {
+//!     let n = iface.read_batch(&mut batch)?;
+//!     for frame in batch.iter().take(n) {
+//!         println!("received {} bytes", frame.len());
+//!     }
+//! }
+//! iface.stop()?;
+//! # Ok::<(), vmnet::Error>(())
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// Without vmnet and without the simulator nothing can start, so the event and I/O machinery
+// below the public API is never driven; it is still compiled and type-checked.
+#![cfg_attr(
+    all(not(target_vendor = "apple"), not(feature = "sim")),
+    allow(dead_code)
+)]
+
+mod backend;
+mod batch;
+mod capabilities;
+mod config;
+mod error;
+mod events;
+mod interface;
+pub mod keys;
+mod mac;
+mod params;
+
+pub use batch::{Iter, MAX_BATCH_PACKETS, MAX_SLOT_SIZE, PacketBatch};
+pub use capabilities::{Capabilities, Feature, capabilities};
+pub use config::{ConfigError, InterfaceConfig, MAX_MTU, MIN_MTU, Mode};
+pub use error::{Error, Operation, Result, Status};
+pub use events::Event;
+pub use interface::{
+    DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, Interface, ReadHalf, StartOptions, WriteHalf,
+};
+pub use mac::{MacAddr, ParseMacAddrError};
+pub use params::{DEFAULT_MAX_PACKETS_PER_CALL, Parameters};
+pub use uuid::Uuid;
+
+#[cfg(feature = "sim")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
+pub mod sim {
+    //! The simulator: an in-process Ethernet segment with vmnet-like interfaces (feature
+    //! `sim`).
+    //!
+    //! Everything above vmnet — configuration, validation, parameters, batches, events,
+    //! halves, stop and drop — runs unchanged on a simulated [`Segment`], on any platform, so
+    //! VMM code built on this crate can be tested on Linux CI. The segment's [`HostPort`]
+    //! plays the network: tests inject frames and observe what interfaces send.
+    //!
+    //! On targets without vmnet, [`Interface::start`](crate::Interface::start) uses
+    //! [`Segment::global`].
+    pub use crate::backend::sim::{
+        DEFAULT_HOST_QUEUE_CAPACITY, DEFAULT_QUEUE_CAPACITY, HostPort, Segment, SegmentBuilder,
+        SegmentStats,
+    };
+}

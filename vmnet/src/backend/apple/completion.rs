@@ -1,0 +1,75 @@
+//! Waiting, with a bound, for a completion block to deliver its result.
+
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+enum State<T> {
+    Waiting,
+    Done(T),
+    Taken,
+    /// The waiter gave up; a late result must be cleaned up by whoever delivers it.
+    Abandoned,
+}
+
+/// A one-shot slot that a completion block fills and a waiting thread empties.
+pub(super) struct Completion<T> {
+    state: Mutex<State<T>>,
+    cond: Condvar,
+}
+
+impl<T> Completion<T> {
+    pub(super) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(State::Waiting),
+            cond: Condvar::new(),
+        })
+    }
+
+    /// Delivers the result. Returns it back if the waiter has given up, so the caller can
+    /// undo what it stands for. Never panics (it runs inside completion blocks).
+    pub(super) fn complete(&self, value: T) -> Option<T> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match *state {
+            State::Waiting => {
+                *state = State::Done(value);
+                self.cond.notify_all();
+                None
+            }
+            State::Abandoned => Some(value),
+            // A second completion: not expected from vmnet; keep the first.
+            State::Done(_) | State::Taken => None,
+        }
+    }
+
+    /// Waits up to `timeout` for the result. On timeout the slot is marked abandoned and
+    /// `None` is returned.
+    pub(super) fn wait(&self, timeout: Duration) -> Option<T> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let State::Done(_) = *state {
+                return match std::mem::replace(&mut *state, State::Taken) {
+                    State::Done(value) => Some(value),
+                    _ => None,
+                };
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
+                *state = State::Abandoned;
+                return None;
+            }
+            state = match left {
+                Some(left) => {
+                    self.cond
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+                None => self
+                    .cond
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner),
+            };
+        }
+    }
+}

@@ -1,0 +1,631 @@
+//! A simulated Ethernet segment and the driver of the interfaces started on it.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::thread::{self, JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+use vmnet_sys::vmpktdesc;
+
+use super::port::{HostPort, Port};
+use crate::backend::{Driver, StartContext, Started};
+use crate::capabilities::{Capabilities, Feature};
+use crate::config::{InterfaceConfig, Mode};
+use crate::error::{Error, Operation, Result, Status};
+use crate::events::Notifier;
+use crate::interface::{Interface, StartOptions};
+use crate::keys::{Dictionary, Key, Value};
+use crate::mac::MacAddr;
+use crate::params::Parameters;
+
+/// Frames an interface's receive queue holds before it drops, by default.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+/// Frames the host endpoint's queue holds before it drops, by default.
+pub const DEFAULT_HOST_QUEUE_CAPACITY: usize = 1024;
+/// The MTU of interfaces that do not set one.
+const DEFAULT_MTU: u32 = 1500;
+/// Ethernet header (destination, source, EtherType).
+const ETHERNET_HEADER: usize = 14;
+/// The virtio-net header vmnet prepends when asked to.
+const VIRTIO_HEADER: usize = 12;
+/// The largest frame with TSO: a 64 KiB IP packet plus the Ethernet header.
+const TSO_MAX_PACKET: usize = 65535 + ETHERNET_HEADER;
+/// Per-call packet limit the simulator reports (where packet limits are a capability).
+const PACKETS_PER_CALL: usize = 256;
+
+static SEGMENT_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// A simulated Ethernet segment: the network that simulated interfaces share.
+///
+/// Interfaces started on a segment get vmnet-like [`Parameters`]: an allocated locally
+/// administered MAC (stable for a given interface id), MTU 1500 and maximum packet size 1514
+/// unless configured, read and write limits of 256 packets (when the segment's capabilities
+/// include [`Feature::PacketLimits`]; otherwise unreported, as before macOS 15), and in host
+/// and shared mode an address range (the configured one, else `192.168.105.1`–`.254/24`) and,
+/// in shared mode, a NAT66 prefix.
+///
+/// Frames go to the interface whose MAC matches the destination; broadcast, multicast and
+/// unknown destinations go to every other interface that takes them; isolated interfaces do
+/// not reach each other; the [host endpoint](Self::host) sees every frame. Receive queues are
+/// bounded: overflow drops and counts ([`stats`](Self::stats)). Writes that are too large or
+/// carry too many packets fail with vmnet's status codes. Events fire from a background
+/// thread per interface. It is not a network stack: nothing answers ARP, DHCP or pings.
+///
+/// Cloning gives another handle to the same segment.
+#[derive(Clone, Debug)]
+pub struct Segment {
+    inner: Arc<SegmentInner>,
+}
+
+/// Options for a [`Segment`].
+#[derive(Clone, Debug)]
+pub struct SegmentBuilder {
+    capabilities: Capabilities,
+    queue_capacity: usize,
+    host_queue_capacity: usize,
+}
+
+/// Counters of a segment.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SegmentStats {
+    /// Frames queued for a receiver (one frame to three receivers counts three).
+    pub delivered: u64,
+    /// Frames dropped because a receiver's queue was full or the frame exceeded its maximum
+    /// packet size.
+    pub dropped: u64,
+    /// Frames shorter than an Ethernet header, discarded.
+    pub runts: u64,
+    /// Interfaces currently started.
+    pub interfaces: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct SegmentInner {
+    id: u64,
+    capabilities: Capabilities,
+    queue_capacity: usize,
+    ports: Mutex<Vec<Arc<Port>>>,
+    host: Arc<Port>,
+    next_interface: AtomicU64,
+    delivered: AtomicU64,
+    runts: AtomicU64,
+    /// Drops of ports that have been detached, kept so the totals stay exact.
+    detached_drops: AtomicU64,
+}
+
+impl Default for SegmentBuilder {
+    fn default() -> Self {
+        Self {
+            capabilities: Capabilities::ALL,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            host_queue_capacity: DEFAULT_HOST_QUEUE_CAPACITY,
+        }
+    }
+}
+
+impl SegmentBuilder {
+    /// The features the segment offers (default: all). Starting an interface that needs a
+    /// missing one fails with [`Error::Unsupported`], as on an older macOS.
+    #[must_use]
+    pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// Frames each interface's receive queue holds (default [`DEFAULT_QUEUE_CAPACITY`]).
+    #[must_use]
+    pub fn queue_capacity(mut self, frames: usize) -> Self {
+        self.queue_capacity = frames.max(1);
+        self
+    }
+
+    /// Frames the host endpoint's queue holds (default [`DEFAULT_HOST_QUEUE_CAPACITY`]).
+    #[must_use]
+    pub fn host_queue_capacity(mut self, frames: usize) -> Self {
+        self.host_queue_capacity = frames.max(1);
+        self
+    }
+
+    /// The segment.
+    pub fn build(self) -> Segment {
+        let id = SEGMENT_IDS.fetch_add(1, Ordering::Relaxed);
+        let host_mac = MacAddr::new([0x02, 0x00, 0x00, 0x00, (id >> 8) as u8, id as u8]);
+        Segment {
+            inner: Arc::new(SegmentInner {
+                id,
+                capabilities: self.capabilities,
+                queue_capacity: self.queue_capacity,
+                ports: Mutex::new(Vec::new()),
+                host: Arc::new(Port::new(
+                    Some(host_mac),
+                    false,
+                    TSO_MAX_PACKET + VIRTIO_HEADER,
+                    self.host_queue_capacity,
+                )),
+                next_interface: AtomicU64::new(1),
+                delivered: AtomicU64::new(0),
+                runts: AtomicU64::new(0),
+                detached_drops: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
+impl Default for Segment {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Segment {
+    /// A new, empty segment with every capability.
+    pub fn new() -> Self {
+        SegmentBuilder::default().build()
+    }
+
+    /// Options for a new segment.
+    pub fn builder() -> SegmentBuilder {
+        SegmentBuilder::default()
+    }
+
+    /// The process-wide segment that [`Interface::start`] uses on targets without vmnet.
+    pub fn global() -> &'static Segment {
+        static GLOBAL: OnceLock<Segment> = OnceLock::new();
+        GLOBAL.get_or_init(Segment::new)
+    }
+
+    /// The features interfaces on this segment can use.
+    pub fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities
+    }
+
+    /// The segment's host endpoint.
+    pub fn host(&self) -> HostPort {
+        HostPort {
+            segment: self.inner.clone(),
+            port: self.inner.host.clone(),
+        }
+    }
+
+    /// Starts an interface on this segment.
+    ///
+    /// # Errors
+    /// As [`Interface::start`]: the configuration is validated exactly as for vmnet,
+    /// against this segment's capabilities.
+    pub fn start(&self, config: &InterfaceConfig) -> Result<Interface> {
+        self.start_with(config, &StartOptions::new())
+    }
+
+    /// [`start`](Self::start) with options (the timeouts bound the event thread's shutdown).
+    pub fn start_with(
+        &self,
+        config: &InterfaceConfig,
+        options: &StartOptions,
+    ) -> Result<Interface> {
+        Interface::start_on(config, options, |config, ctx| {
+            self.start_driver(config, ctx)
+        })
+    }
+
+    /// The segment's counters.
+    pub fn stats(&self) -> SegmentStats {
+        let ports = self.inner.ports();
+        let live_drops: u64 = ports
+            .iter()
+            .chain(std::iter::once(&self.inner.host))
+            .map(|p| p.dropped.load(Ordering::Relaxed))
+            .sum();
+        SegmentStats {
+            delivered: self.inner.delivered.load(Ordering::Relaxed),
+            dropped: live_drops + self.inner.detached_drops.load(Ordering::Relaxed),
+            runts: self.inner.runts.load(Ordering::Relaxed),
+            interfaces: ports.len(),
+        }
+    }
+
+    pub(crate) fn start_driver(
+        &self,
+        config: &InterfaceConfig,
+        ctx: StartContext<'_>,
+    ) -> Result<Started> {
+        let desc = config.validate(self.inner.capabilities)?;
+        let params = Parameters::from_dictionary(&self.parameters_for(config, &desc))?;
+        let port = Arc::new(Port::new(
+            params.mac_address(),
+            config.get_isolation(),
+            params.max_packet_size(),
+            self.inner.queue_capacity,
+        ));
+        let events = EventThread::spawn(port.clone(), ctx.notifier)?;
+        self.inner.ports().push(port.clone());
+        Ok(Started {
+            driver: Box::new(SimDriver {
+                segment: self.inner.clone(),
+                port,
+                read_max: params.read_max_packets(),
+                write_max: params.write_max_packets(),
+                events: Mutex::new(Some(events)),
+            }),
+            params,
+        })
+    }
+
+    /// The parameter dictionary vmnet would report for `config` (validated into `desc`).
+    fn parameters_for(&self, config: &InterfaceConfig, desc: &Dictionary) -> Dictionary {
+        let n = self.inner.next_interface.fetch_add(1, Ordering::Relaxed);
+        let mut params = Dictionary::new();
+        let id = config
+            .get_interface_id()
+            .unwrap_or_else(|| Uuid::from_u128(u128::from(self.inner.id) << 64 | u128::from(n)));
+        params.insert(Key::InterfaceId, Value::Uuid(id));
+        if config.get_allocate_mac_address() != Some(false) {
+            let b = id.as_bytes();
+            // Locally administered, unicast; derived from the id so it is stable for it.
+            let mac = MacAddr::new([(b[10] & 0xfc) | 0x02, b[11], b[12], b[13], b[14], b[15]]);
+            params.insert(Key::MacAddress, Value::String(mac.to_string()));
+        }
+        let mtu = config.get_mtu().unwrap_or(DEFAULT_MTU);
+        params.insert(Key::Mtu, Value::U64(mtu.into()));
+        let mut max_packet = mtu as usize + ETHERNET_HEADER;
+        if desc.get(Key::EnableTso) == Some(&Value::Bool(true)) {
+            max_packet = max_packet.max(TSO_MAX_PACKET);
+        }
+        if config.get_virtio_header() {
+            max_packet += VIRTIO_HEADER;
+        }
+        params.insert(Key::MaxPacketSize, Value::U64(max_packet as u64));
+        if self.inner.capabilities.has(Feature::PacketLimits) {
+            params.insert(Key::ReadMaxPackets, Value::U64(PACKETS_PER_CALL as u64));
+            params.insert(Key::WriteMaxPackets, Value::U64(PACKETS_PER_CALL as u64));
+        }
+        if config.mode() != Mode::Bridged {
+            let (start, end, mask) = match (
+                config.get_start_address(),
+                config.get_end_address(),
+                config.get_subnet_mask(),
+            ) {
+                (Some(s), Some(e), Some(m)) => (s, e, m),
+                _ => (
+                    Ipv4Addr::new(192, 168, 105, 1),
+                    Ipv4Addr::new(192, 168, 105, 254),
+                    Ipv4Addr::new(255, 255, 255, 0),
+                ),
+            };
+            params.insert(Key::StartAddress, Value::String(start.to_string()));
+            params.insert(Key::EndAddress, Value::String(end.to_string()));
+            params.insert(Key::SubnetMask, Value::String(mask.to_string()));
+        }
+        if config.mode() == Mode::Shared {
+            let prefix = config.get_nat66_prefix().unwrap_or(Ipv6Addr::new(
+                0xfd76,
+                0x6d6e,
+                0x6574,
+                self.inner.id as u16,
+                0,
+                0,
+                0,
+                0,
+            ));
+            params.insert(Key::Nat66Prefix, Value::String(prefix.to_string()));
+        }
+        params
+    }
+}
+
+impl SegmentInner {
+    fn ports(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Port>>> {
+        self.ports.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Delivers `frame`, sent by `from`, to every port that should receive it.
+    pub(super) fn route(&self, from: &Arc<Port>, frame: &[u8]) {
+        let ports = self.ports();
+        self.route_locked(&ports, from, frame);
+    }
+
+    fn route_locked(&self, ports: &[Arc<Port>], from: &Arc<Port>, frame: &[u8]) {
+        if frame.len() < ETHERNET_HEADER {
+            self.runts.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let mut dst = [0u8; 6];
+        dst.copy_from_slice(&frame[..6]);
+        let dst = MacAddr::new(dst);
+        let mut delivered = 0;
+        let allowed = |to: &Port| !(from.isolated && to.isolated);
+        if !Arc::ptr_eq(from, &self.host) && self.host.deliver(frame) {
+            delivered += 1;
+        }
+        let owner = (!dst.is_multicast())
+            .then(|| ports.iter().find(|p| p.mac == Some(dst)))
+            .flatten();
+        match owner {
+            Some(to) => {
+                if !Arc::ptr_eq(to, from) && allowed(to) && to.deliver(frame) {
+                    delivered += 1;
+                }
+            }
+            // Broadcast, multicast or unknown unicast: flood (unknown unicast only reaches
+            // ports without an allocated MAC, which take any address).
+            None => {
+                for to in ports {
+                    let takes = dst.is_multicast() || to.mac.is_none();
+                    if takes && !Arc::ptr_eq(to, from) && allowed(to) && to.deliver(frame) {
+                        delivered += 1;
+                    }
+                }
+            }
+        }
+        self.delivered.fetch_add(delivered, Ordering::Relaxed);
+    }
+
+    fn detach(&self, port: &Arc<Port>) {
+        let mut ports = self.ports();
+        if let Some(i) = ports.iter().position(|p| Arc::ptr_eq(p, port)) {
+            ports.swap_remove(i);
+            self.detached_drops
+                .fetch_add(port.dropped.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        drop(ports);
+        port.close();
+    }
+}
+
+/// The thread that turns frame arrivals into events, as vmnet's event queue does.
+#[derive(Debug)]
+struct EventThread {
+    handle: JoinHandle<()>,
+    id: ThreadId,
+    exited: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl EventThread {
+    fn spawn(port: Arc<Port>, notifier: Arc<Notifier>) -> Result<Self> {
+        let exited = Arc::new((Mutex::new(false), Condvar::new()));
+        let done = exited.clone();
+        let handle = thread::Builder::new()
+            .name("vmnet-sim-events".into())
+            .spawn(move || {
+                while let Some(queued) = port.next_event() {
+                    if queued > 0 {
+                        notifier.signal(Some(queued as u64));
+                    }
+                }
+                *done.0.lock().unwrap_or_else(PoisonError::into_inner) = true;
+                done.1.notify_all();
+            })?;
+        Ok(Self {
+            id: handle.thread().id(),
+            handle,
+            exited,
+        })
+    }
+
+    /// Waits up to `timeout` for the thread to finish (the port must be closed first). Never
+    /// waits on itself: a stop from inside a callback lets the thread end on its own.
+    fn join(self, timeout: Duration) -> Result<()> {
+        if thread::current().id() == self.id {
+            return Ok(());
+        }
+        let deadline = Instant::now() + timeout;
+        let (lock, cond) = &*self.exited;
+        let mut exited = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        while !*exited {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                // A callback is stuck; the thread is detached and ends when it returns.
+                return Err(Error::Timeout {
+                    operation: Operation::Stop,
+                    waited: timeout,
+                });
+            }
+            exited = cond
+                .wait_timeout(exited, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        drop(exited);
+        // The thread has finished its work; joining returns at once.
+        let _ = self.handle.join();
+        Ok(())
+    }
+}
+
+/// The driver of a simulated interface.
+#[derive(Debug)]
+struct SimDriver {
+    segment: Arc<SegmentInner>,
+    port: Arc<Port>,
+    read_max: usize,
+    write_max: usize,
+    events: Mutex<Option<EventThread>>,
+}
+
+fn vmnet_error(operation: Operation, status: Status) -> Error {
+    Error::Vmnet { operation, status }
+}
+
+impl SimDriver {
+    fn check_descriptors(&self, descs: &[vmpktdesc], op: Operation, max: usize) -> Result<()> {
+        if !self.port.attached.load(Ordering::Acquire) {
+            return Err(Error::Stopped);
+        }
+        if descs.len() > max {
+            return Err(vmnet_error(op, Status::TooManyPackets));
+        }
+        if descs
+            .iter()
+            .any(|d| d.vm_pkt_iovcnt != 1 || d.vm_pkt_iov.is_null())
+        {
+            return Err(vmnet_error(op, Status::InvalidArgument));
+        }
+        Ok(())
+    }
+}
+
+impl Driver for SimDriver {
+    unsafe fn read(&self, descs: &mut [vmpktdesc]) -> Result<usize> {
+        self.check_descriptors(descs, Operation::Read, self.read_max)?;
+        let mut too_small = false;
+        let n = self.port.drain(descs.len(), |i, frame| {
+            let desc = &mut descs[i];
+            // SAFETY: the caller guarantees one valid iovec per descriptor.
+            let iov = unsafe { *desc.vm_pkt_iov };
+            if frame.len() > iov.iov_len {
+                too_small = true;
+                return false;
+            }
+            // SAFETY: the iovec base is valid for writes of iov_len >= frame.len() bytes and
+            // does not overlap the ring's slot (the caller owns it exclusively).
+            unsafe {
+                std::ptr::copy_nonoverlapping(frame.as_ptr(), iov.iov_base.cast(), frame.len());
+            }
+            desc.vm_pkt_size = frame.len();
+            true
+        });
+        if n == 0 && too_small {
+            // vmnet's answer to a buffer smaller than the waiting packet.
+            return Err(vmnet_error(Operation::Read, Status::InvalidArgument));
+        }
+        Ok(n)
+    }
+
+    unsafe fn write(&self, descs: &mut [vmpktdesc]) -> Result<usize> {
+        self.check_descriptors(descs, Operation::Write, self.write_max)?;
+        if descs
+            .iter()
+            .any(|d| d.vm_pkt_size > self.port.max_packet_size)
+        {
+            return Err(vmnet_error(Operation::Write, Status::PacketTooBig));
+        }
+        let ports = self.segment.ports();
+        for desc in descs.iter() {
+            // SAFETY: the caller guarantees one valid iovec per descriptor whose base is
+            // valid for reads of iov_len bytes.
+            let frame = unsafe {
+                let iov = *desc.vm_pkt_iov;
+                std::slice::from_raw_parts(
+                    iov.iov_base.cast::<u8>(),
+                    iov.iov_len.min(desc.vm_pkt_size),
+                )
+            };
+            self.segment.route_locked(&ports, &self.port, frame);
+        }
+        Ok(descs.len())
+    }
+
+    fn stop(&self, timeout: Duration) -> Result<()> {
+        let events = self
+            .events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(events) = events else {
+            return Ok(());
+        };
+        self.segment.detach(&self.port);
+        events.join(timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Driver;
+    use vmnet_sys::iovec;
+
+    fn driver(seg: &Segment) -> (Box<dyn Driver>, Parameters) {
+        let notifier = Arc::new(Notifier::new().unwrap());
+        let started = seg
+            .start_driver(
+                &InterfaceConfig::shared(),
+                StartContext {
+                    options: &StartOptions::new(),
+                    notifier,
+                },
+            )
+            .unwrap();
+        (started.driver, started.params)
+    }
+
+    fn descs(buf: &mut [u8], n: usize, size: usize) -> (Vec<iovec>, Vec<vmpktdesc>) {
+        let mut iovs: Vec<iovec> = (0..n)
+            .map(|_| iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: size,
+            })
+            .collect();
+        let descs = iovs
+            .iter_mut()
+            .map(|iov| vmpktdesc {
+                vm_pkt_size: size,
+                vm_pkt_iov: iov,
+                vm_pkt_iovcnt: 1,
+                vm_flags: 0,
+            })
+            .collect();
+        (iovs, descs)
+    }
+
+    fn status(r: Result<usize>) -> Option<Status> {
+        match r {
+            Err(Error::Vmnet { status, .. }) => Some(status),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn too_many_packets_in_one_call_is_vmnet_1008() {
+        let seg = Segment::new();
+        let (d, p) = driver(&seg);
+        let mut buf = vec![0u8; 64];
+        let (_iovs, mut ds) = descs(&mut buf, p.write_max_packets() + 1, 64);
+        // SAFETY: every descriptor points at `buf`, valid for 64 bytes; nothing reads `buf`
+        // concurrently.
+        let r = unsafe { d.write(&mut ds) };
+        assert_eq!(status(r), Some(Status::TooManyPackets));
+        // SAFETY: as above.
+        let r = unsafe { d.read(&mut ds) };
+        assert_eq!(status(r), Some(Status::TooManyPackets));
+    }
+
+    #[test]
+    fn an_oversize_packet_is_vmnet_1006() {
+        let seg = Segment::new();
+        let (d, p) = driver(&seg);
+        let size = p.max_packet_size() + 1;
+        let mut buf = vec![0u8; size];
+        let (_iovs, mut ds) = descs(&mut buf, 1, size);
+        // SAFETY: one descriptor over `buf`, valid for `size` bytes.
+        let r = unsafe { d.write(&mut ds) };
+        assert_eq!(status(r), Some(Status::PacketTooBig));
+        assert_eq!(seg.stats().delivered, 0);
+    }
+
+    #[test]
+    fn multiple_iovecs_are_refused_like_vmnet() {
+        let seg = Segment::new();
+        let (d, _) = driver(&seg);
+        let mut buf = vec![0u8; 64];
+        let (_iovs, mut ds) = descs(&mut buf, 1, 64);
+        ds[0].vm_pkt_iovcnt = 2;
+        // SAFETY: the descriptor is rejected before any iovec is touched.
+        let r = unsafe { d.write(&mut ds) };
+        assert_eq!(status(r), Some(Status::InvalidArgument));
+    }
+
+    #[test]
+    fn a_stopped_driver_reports_stopped_and_stops_once() {
+        let seg = Segment::new();
+        let (d, _) = driver(&seg);
+        d.stop(Duration::from_secs(5)).unwrap();
+        d.stop(Duration::from_secs(5)).unwrap();
+        let mut buf = vec![0u8; 64];
+        let (_iovs, mut ds) = descs(&mut buf, 1, 64);
+        // SAFETY: one descriptor over `buf`, valid for 64 bytes.
+        assert!(matches!(unsafe { d.read(&mut ds) }, Err(Error::Stopped)));
+    }
+}

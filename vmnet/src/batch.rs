@@ -1,0 +1,406 @@
+//! [`PacketBatch`]: reusable buffers and descriptors for batched packet I/O.
+
+use std::fmt;
+use std::ops::Range;
+
+use vmnet_sys::{iovec, vmpktdesc};
+
+use crate::error::{Error, Result};
+use crate::params::Parameters;
+
+/// The most packets a batch holds; larger capacities are clamped to it.
+pub const MAX_BATCH_PACKETS: usize = 4096;
+/// The largest packet slot a batch has; larger slot sizes are clamped to it.
+pub const MAX_SLOT_SIZE: usize = 256 * 1024;
+
+/// A reusable set of packet buffers for [`read_batch`](crate::Interface::read_batch) and
+/// [`write_batch`](crate::Interface::write_batch).
+///
+/// A batch owns one contiguous arena of `capacity` slots of `slot_size` bytes, and the
+/// `iovec`/`vmpktdesc` arrays vmnet reads and writes through. All of it is allocated once, in
+/// [`new`](Self::new); reads and writes reuse it, so the packet path allocates nothing and
+/// copies nothing beyond the one copy vmnet itself makes between the kernel and the arena.
+///
+/// ```
+/// use vmnet::PacketBatch;
+/// let mut batch = PacketBatch::new(4, 1514);
+/// batch.push(&[0xff; 60])?;
+/// let len = batch.push_with(|slot| {
+///     slot[..14].fill(0);
+///     64
+/// })?;
+/// assert_eq!((batch.len(), len), (2, 64));
+/// assert_eq!(batch.iter().map(<[u8]>::len).collect::<Vec<_>>(), [60, 64]);
+/// # Ok::<(), vmnet::Error>(())
+/// ```
+pub struct PacketBatch {
+    arena: Box<[u8]>,
+    slot_size: usize,
+    lens: Box<[usize]>,
+    iovs: Box<[iovec]>,
+    descs: Box<[vmpktdesc]>,
+    len: usize,
+}
+
+// SAFETY: the raw pointers inside `iovs` and `descs` only ever point into this batch's own
+// heap allocations (`arena`, `iovs`), are rewritten before every use, and are only
+// dereferenced during a call that holds `&mut self`. The batch is plain owned memory.
+unsafe impl Send for PacketBatch {}
+// SAFETY: `&self` methods only read `arena` and `lens`; the pointer arrays are not touched.
+unsafe impl Sync for PacketBatch {}
+
+impl PacketBatch {
+    /// A batch of `capacity` packets of at most `slot_size` bytes each.
+    ///
+    /// `capacity` is clamped to `0..=`[`MAX_BATCH_PACKETS`], `slot_size` to
+    /// `1..=`[`MAX_SLOT_SIZE`]. For an interface, prefer [`for_interface`](Self::for_interface).
+    pub fn new(capacity: usize, slot_size: usize) -> Self {
+        let capacity = capacity.min(MAX_BATCH_PACKETS);
+        let slot_size = slot_size.clamp(1, MAX_SLOT_SIZE);
+        let empty_iov = iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        };
+        Self {
+            arena: vec![0; capacity * slot_size].into_boxed_slice(),
+            slot_size,
+            lens: vec![0; capacity].into_boxed_slice(),
+            iovs: vec![empty_iov; capacity].into_boxed_slice(),
+            descs: vec![vmpktdesc::default(); capacity].into_boxed_slice(),
+            len: 0,
+        }
+    }
+
+    /// A batch sized for `params`: as many packets as one read or write may carry, each slot
+    /// as large as the interface's maximum packet size.
+    pub fn for_interface(params: &Parameters) -> Self {
+        let capacity = params.read_max_packets().max(params.write_max_packets());
+        Self::new(capacity, params.max_packet_size())
+    }
+
+    /// How many packets the batch can hold.
+    pub fn capacity(&self) -> usize {
+        self.lens.len()
+    }
+
+    /// The size of each packet slot in bytes.
+    pub fn slot_size(&self) -> usize {
+        self.slot_size
+    }
+
+    /// How many packets the batch holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the batch holds no packet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forgets every packet (the memory is kept).
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Appends a copy of `frame`.
+    ///
+    /// # Errors
+    /// [`Error::BatchFull`] when the batch is full, [`Error::PacketTooBig`] when `frame` is
+    /// larger than a slot. The batch is unchanged on error.
+    pub fn push(&mut self, frame: &[u8]) -> Result<()> {
+        let slot = self.next_slot(frame.len())?;
+        slot[..frame.len()].copy_from_slice(frame);
+        self.commit(frame.len());
+        Ok(())
+    }
+
+    /// Appends a packet built in place: `build` gets the whole next slot and returns the
+    /// packet's length. Returns that length.
+    ///
+    /// # Errors
+    /// [`Error::BatchFull`] when the batch is full (`build` is not called), and
+    /// [`Error::PacketTooBig`] when `build` returns more than the slot size (nothing is added).
+    pub fn push_with<F: FnOnce(&mut [u8]) -> usize>(&mut self, build: F) -> Result<usize> {
+        let slot_size = self.slot_size;
+        let index = self.len;
+        let len = build(self.next_slot(0)?);
+        if len > slot_size {
+            return Err(Error::PacketTooBig {
+                index,
+                len,
+                max: slot_size,
+            });
+        }
+        self.commit(len);
+        Ok(len)
+    }
+
+    /// Packet `index`, if the batch holds it.
+    pub fn get(&self, index: usize) -> Option<&[u8]> {
+        (index < self.len).then(|| &self.arena[self.slot(index, self.lens[index])])
+    }
+
+    /// Packet `index`, mutably (to edit a frame in place before writing it).
+    pub fn get_mut(&mut self, index: usize) -> Option<&mut [u8]> {
+        (index < self.len).then(|| {
+            let range = self.slot(index, self.lens[index]);
+            &mut self.arena[range]
+        })
+    }
+
+    /// The packets, in order.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            batch: self,
+            next: 0,
+        }
+    }
+
+    fn slot(&self, index: usize, len: usize) -> Range<usize> {
+        let start = index * self.slot_size;
+        start..start + len
+    }
+
+    /// The next free slot, whole, if the batch has one and `len` fits.
+    fn next_slot(&mut self, len: usize) -> Result<&mut [u8]> {
+        if self.len == self.capacity() {
+            return Err(Error::BatchFull {
+                capacity: self.capacity(),
+            });
+        }
+        if len > self.slot_size {
+            return Err(Error::PacketTooBig {
+                index: self.len,
+                len,
+                max: self.slot_size,
+            });
+        }
+        let range = self.slot(self.len, self.slot_size);
+        Ok(&mut self.arena[range])
+    }
+
+    fn commit(&mut self, len: usize) {
+        self.lens[self.len] = len;
+        self.len += 1;
+    }
+
+    /// Empties the batch and points the first `min(max, capacity)` descriptors at whole
+    /// slots, ready for a read: sizes at slot capacity, one iovec each, flags zero (vmnet
+    /// requires this before every read). Returns those descriptors.
+    pub(crate) fn prepare_read(&mut self, max: usize) -> &mut [vmpktdesc] {
+        self.len = 0;
+        let count = max.min(self.capacity());
+        let base = self.arena.as_mut_ptr();
+        for (i, iov) in self.iovs[..count].iter_mut().enumerate() {
+            // The arena holds `capacity * slot_size` bytes and i < capacity, so the slot is
+            // in bounds; `wrapping_add` keeps this safe code and in-bounds in fact.
+            iov.iov_base = base.wrapping_add(i * self.slot_size).cast();
+            iov.iov_len = self.slot_size;
+        }
+        self.link(count)
+    }
+
+    /// Records the outcome of a read that filled the first `count` descriptors.
+    pub(crate) fn finish_read(&mut self, count: usize) -> Result<()> {
+        for i in 0..count {
+            let len = self.descs[i].vm_pkt_size;
+            if len > self.slot_size {
+                // vmnet claims more bytes than the slot holds: refuse to expose the batch.
+                self.len = 0;
+                return Err(Error::PacketTooBig {
+                    index: i,
+                    len,
+                    max: self.slot_size,
+                });
+            }
+            self.lens[i] = len;
+        }
+        self.len = count;
+        Ok(())
+    }
+
+    /// Points descriptors at the held packets `range` (within `0..len`), ready for a write.
+    pub(crate) fn prepare_write(&mut self, range: Range<usize>) -> &mut [vmpktdesc] {
+        let count = range.len();
+        let base = self.arena.as_mut_ptr();
+        for (i, iov) in self.iovs[..count].iter_mut().enumerate() {
+            let packet = range.start + i;
+            iov.iov_base = base.wrapping_add(packet * self.slot_size).cast();
+            iov.iov_len = self.lens[packet];
+        }
+        self.link(count)
+    }
+
+    /// Fills the first `count` descriptors: each points at its own iovec, with the iovec's
+    /// length as packet size (vmnet requires them equal), one iovec, no flags.
+    fn link(&mut self, count: usize) -> &mut [vmpktdesc] {
+        let iovs = self.iovs.as_mut_ptr();
+        for (i, desc) in self.descs[..count].iter_mut().enumerate() {
+            let iov = iovs.wrapping_add(i);
+            // SAFETY: i < count <= capacity == iovs.len(), so `iov` is in bounds and
+            // initialised; only its length is read.
+            let iov_len = unsafe { (*iov).iov_len };
+            *desc = vmpktdesc {
+                vm_pkt_size: iov_len,
+                vm_pkt_iov: iov,
+                vm_pkt_iovcnt: 1,
+                vm_flags: 0,
+            };
+        }
+        &mut self.descs[..count]
+    }
+}
+
+impl fmt::Debug for PacketBatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PacketBatch")
+            .field("len", &self.len)
+            .field("capacity", &self.capacity())
+            .field("slot_size", &self.slot_size)
+            .finish()
+    }
+}
+
+impl<'a> IntoIterator for &'a PacketBatch {
+    type Item = &'a [u8];
+    type IntoIter = Iter<'a>;
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over the packets of a [`PacketBatch`].
+#[derive(Debug, Clone)]
+pub struct Iter<'a> {
+    batch: &'a PacketBatch,
+    next: usize,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let packet = self.batch.get(self.next)?;
+        self.next += 1;
+        Some(packet)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.batch.len - self.next.min(self.batch.len);
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_get_and_errors() {
+        let mut b = PacketBatch::new(2, 8);
+        assert!(b.is_empty());
+        b.push(&[1, 2, 3]).unwrap();
+        assert!(matches!(
+            b.push(&[0; 9]),
+            Err(Error::PacketTooBig {
+                index: 1,
+                len: 9,
+                max: 8
+            })
+        ));
+        assert_eq!(b.len(), 1, "a rejected push changes nothing");
+        b.push_with(|s| {
+            s[..2].copy_from_slice(&[7, 7]);
+            2
+        })
+        .unwrap();
+        assert!(matches!(
+            b.push(&[1]),
+            Err(Error::BatchFull { capacity: 2 })
+        ));
+        assert_eq!(b.get(0), Some(&[1, 2, 3][..]));
+        assert_eq!(b.get(1), Some(&[7, 7][..]));
+        assert_eq!(b.get(2), None);
+        b.get_mut(0).unwrap()[0] = 9;
+        assert_eq!(b.iter().next(), Some(&[9, 2, 3][..]));
+        assert_eq!(b.iter().len(), 2);
+        b.clear();
+        assert_eq!(b.iter().count(), 0);
+    }
+
+    #[test]
+    fn push_with_rejects_an_overlong_length() {
+        let mut b = PacketBatch::new(1, 4);
+        assert!(matches!(
+            b.push_with(|_| 5),
+            Err(Error::PacketTooBig { len: 5, max: 4, .. })
+        ));
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn sizes_are_clamped() {
+        let b = PacketBatch::new(MAX_BATCH_PACKETS + 1, 0);
+        assert_eq!((b.capacity(), b.slot_size()), (MAX_BATCH_PACKETS, 1));
+        let b = PacketBatch::new(1, usize::MAX);
+        assert_eq!(b.slot_size(), MAX_SLOT_SIZE);
+    }
+
+    #[test]
+    fn read_descriptors_are_reset_before_every_read() {
+        let mut b = PacketBatch::new(4, 16);
+        let descs = b.prepare_read(3);
+        assert_eq!(descs.len(), 3);
+        // Pretend a read returned two packets of 5 and 16 bytes.
+        descs[0].vm_pkt_size = 5;
+        descs[1].vm_pkt_size = 16;
+        descs[2].vm_flags = 7;
+        b.finish_read(2).unwrap();
+        assert_eq!(b.iter().map(<[u8]>::len).collect::<Vec<_>>(), [5, 16]);
+        let arena = b.arena.as_ptr() as usize;
+        let descs = b.prepare_read(10);
+        assert_eq!(descs.len(), 4, "clamped to capacity");
+        for (i, d) in descs.iter().enumerate() {
+            assert_eq!((d.vm_pkt_size, d.vm_pkt_iovcnt, d.vm_flags), (16, 1, 0));
+            // SAFETY: prepare_read points every descriptor at a valid iovec of the batch.
+            let iov = unsafe { *d.vm_pkt_iov };
+            assert_eq!(iov.iov_len, 16);
+            let offset = iov.iov_base as usize - arena;
+            assert_eq!(offset, i * 16);
+        }
+        assert!(b.is_empty(), "a read empties the batch first");
+    }
+
+    #[test]
+    fn a_read_claiming_more_than_a_slot_is_refused() {
+        let mut b = PacketBatch::new(2, 16);
+        b.prepare_read(2)[1].vm_pkt_size = 17;
+        assert!(matches!(
+            b.finish_read(2),
+            Err(Error::PacketTooBig { index: 1, .. })
+        ));
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn write_descriptors_carry_exact_lengths() {
+        let mut b = PacketBatch::new(4, 16);
+        for len in [3, 16, 1] {
+            b.push(&vec![len as u8; len]).unwrap();
+        }
+        let descs = b.prepare_write(1..3);
+        assert_eq!(descs.len(), 2);
+        let sizes: Vec<usize> = descs.iter().map(|d| d.vm_pkt_size).collect();
+        assert_eq!(sizes, [16, 1]);
+        for d in descs.iter() {
+            // SAFETY: prepare_write points every descriptor at a valid iovec of the batch.
+            let iov = unsafe { *d.vm_pkt_iov };
+            assert_eq!(iov.iov_len, d.vm_pkt_size);
+            // SAFETY: the iovec points at `iov_len` initialised bytes of the arena.
+            let bytes =
+                unsafe { std::slice::from_raw_parts(iov.iov_base.cast::<u8>(), iov.iov_len) };
+            assert!(bytes.iter().all(|&x| x as usize == iov.iov_len));
+        }
+    }
+}

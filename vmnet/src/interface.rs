@@ -1,0 +1,493 @@
+//! [`Interface`]: a started vmnet interface, its read and write halves, and start options.
+
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use vmnet_sys::{interface_ref, iovec, vmpktdesc};
+
+use crate::backend::{self, Driver, StartContext, Started};
+use crate::batch::PacketBatch;
+use crate::config::InterfaceConfig;
+use crate::error::{Error, Result};
+use crate::events::{Event, Notifier};
+use crate::params::Parameters;
+
+/// How long [`Interface::start`] waits for vmnet's completion by default.
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long stopping (explicitly or on drop) waits for vmnet's completion by default.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Options for [`Interface::start_with`].
+///
+/// ```
+/// use std::time::Duration;
+/// let options = vmnet::StartOptions::new().start_timeout(Duration::from_secs(5));
+/// # let _ = options;
+/// ```
+#[derive(Clone, Debug)]
+pub struct StartOptions {
+    pub(crate) start_timeout: Duration,
+    pub(crate) stop_timeout: Duration,
+    #[cfg(target_vendor = "apple")]
+    pub(crate) queue: Option<dispatch2::DispatchRetained<dispatch2::DispatchQueue>>,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StartOptions {
+    /// The defaults: [`DEFAULT_START_TIMEOUT`], [`DEFAULT_STOP_TIMEOUT`], a private queue.
+    pub fn new() -> Self {
+        Self {
+            start_timeout: DEFAULT_START_TIMEOUT,
+            stop_timeout: DEFAULT_STOP_TIMEOUT,
+            #[cfg(target_vendor = "apple")]
+            queue: None,
+        }
+    }
+
+    /// How long to wait for the start to complete before giving up with
+    /// [`Error::Timeout`]. An interface that completes later is stopped.
+    #[must_use]
+    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.start_timeout = timeout;
+        self
+    }
+
+    /// How long stopping waits for vmnet's completion.
+    #[must_use]
+    pub fn stop_timeout(mut self, timeout: Duration) -> Self {
+        self.stop_timeout = timeout;
+        self
+    }
+
+    /// The serial dispatch queue on which vmnet delivers this interface's events (default: a
+    /// private serial queue labelled `rs.vmnet.interface`). Completions of start and stop
+    /// always run on a private queue, so waiting for them never blocks this one.
+    #[cfg(target_vendor = "apple")]
+    #[must_use]
+    pub fn queue(mut self, queue: dispatch2::DispatchRetained<dispatch2::DispatchQueue>) -> Self {
+        self.queue = Some(queue);
+        self
+    }
+}
+
+/// State shared by an interface's halves. Dropping the last half stops the interface.
+struct Shared {
+    driver: Box<dyn Driver>,
+    notifier: Arc<Notifier>,
+    params: Parameters,
+    stop_timeout: Duration,
+}
+
+impl Shared {
+    fn stop(&self) -> Result<()> {
+        // No new callback invocation starts once this returns; then vmnet's events are
+        // disabled and the interface stopped (the driver does both, in that order).
+        self.notifier.set_callback(None);
+        self.driver.stop(self.stop_timeout)
+    }
+
+    fn read(&self, buf: &mut [u8]) -> Result<Option<usize>> {
+        let needed = self.params.max_packet_size();
+        if buf.len() < needed {
+            return Err(Error::BufferTooSmall {
+                len: buf.len(),
+                needed,
+            });
+        }
+        self.notifier.clear();
+        let mut iov = iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let mut desc = [vmpktdesc {
+            vm_pkt_size: buf.len(),
+            vm_pkt_iov: &raw mut iov,
+            vm_pkt_iovcnt: 1,
+            vm_flags: 0,
+        }];
+        // SAFETY: one descriptor, one iovec covering `buf`, which is exclusively borrowed for
+        // the call and at least max_packet_size long; size equals the iovec length.
+        let n = unsafe { self.driver.read(&mut desc)? };
+        if n == 0 {
+            return Ok(None);
+        }
+        let len = desc[0].vm_pkt_size;
+        if len > buf.len() {
+            return Err(Error::PacketTooBig {
+                index: 0,
+                len,
+                max: buf.len(),
+            });
+        }
+        Ok(Some(len))
+    }
+
+    fn write(&self, frame: &[u8]) -> Result<bool> {
+        self.check_len(0, frame.len())?;
+        let mut iov = iovec {
+            // vmnet only reads through this pointer; the iovec type is shared with reads.
+            iov_base: frame.as_ptr().cast_mut().cast(),
+            iov_len: frame.len(),
+        };
+        let mut desc = [vmpktdesc {
+            vm_pkt_size: frame.len(),
+            vm_pkt_iov: &raw mut iov,
+            vm_pkt_iovcnt: 1,
+            vm_flags: 0,
+        }];
+        // SAFETY: one descriptor, one iovec covering `frame`, borrowed for the call and only
+        // read; size equals the iovec length.
+        let n = unsafe { self.driver.write(&mut desc)? };
+        Ok(n == 1)
+    }
+
+    fn read_batch(&self, batch: &mut PacketBatch) -> Result<usize> {
+        let needed = self.params.max_packet_size();
+        if batch.slot_size() < needed {
+            return Err(Error::BufferTooSmall {
+                len: batch.slot_size(),
+                needed,
+            });
+        }
+        self.notifier.clear();
+        let descs = batch.prepare_read(self.params.read_max_packets());
+        if descs.is_empty() {
+            return Ok(0);
+        }
+        // SAFETY: prepare_read gives one iovec per descriptor over a distinct whole slot of
+        // the batch's arena (valid for writes, exclusively borrowed through `batch`), with
+        // sizes equal to the iovec lengths and flags zero.
+        let n = unsafe { self.driver.read(descs) };
+        let n = n.inspect_err(|_| batch.clear())?;
+        batch.finish_read(n)?;
+        Ok(n)
+    }
+
+    fn write_batch(&self, batch: &mut PacketBatch, first: usize) -> Result<usize> {
+        let end = batch
+            .len()
+            .min(first.saturating_add(self.params.write_max_packets()));
+        if first >= end {
+            return Ok(0);
+        }
+        for (index, packet) in batch.iter().enumerate().take(end).skip(first) {
+            self.check_len(index, packet.len())?;
+        }
+        let descs = batch.prepare_write(first..end);
+        // SAFETY: prepare_write gives one iovec per descriptor over held packets of the
+        // batch's arena (initialised, borrowed through `batch` for the call, only read), with
+        // sizes equal to the iovec lengths and flags zero.
+        unsafe { self.driver.write(descs) }
+    }
+
+    fn check_len(&self, index: usize, len: usize) -> Result<()> {
+        let max = self.params.max_packet_size();
+        if len > max {
+            return Err(Error::PacketTooBig { index, len, max });
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Bounded by stop_timeout; an error here has nowhere to go and the handle is
+        // abandoned either way.
+        let _ = self.stop();
+    }
+}
+
+/// A started vmnet interface: a virtual Ethernet port on a host-only, shared or bridged
+/// network.
+///
+/// Reads and writes move raw Ethernet frames. Events (a callback, a pollable descriptor or a
+/// blocking wait) say when packets arrive. [`split`](Self::split) gives a read half and a write
+/// half for two threads. Dropping the interface (or its last half) stops it, with a bounded
+/// wait; [`stop`](Self::stop) does the same and reports errors.
+///
+/// ```no_run
+/// use vmnet::{Interface, InterfaceConfig, PacketBatch};
+/// let mut iface = Interface::start(&InterfaceConfig::shared())?;
+/// let mut batch = PacketBatch::for_interface(iface.parameters());
+/// loop {
+///     iface.wait_readable(None)?;
+///     while iface.read_batch(&mut batch)? > 0 {
+///         for frame in &batch {
+///             println!("{} bytes", frame.len());
+///         }
+///     }
+/// }
+/// # Ok::<(), vmnet::Error>(())
+/// ```
+pub struct Interface {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Interface {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Interface")
+            .field("parameters", &self.shared.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Interface {
+    /// Starts an interface with `config` on this platform's backend and default options.
+    ///
+    /// On macOS this is vmnet.framework (root or the `com.apple.vm.networking` entitlement is
+    /// needed up to macOS 15). Elsewhere, with the `sim` feature, it is the simulator's
+    /// default segment ([`sim::Segment::global`](crate::sim::Segment::global)); without it,
+    /// [`Error::Unsupported`].
+    ///
+    /// # Errors
+    /// [`Error::Config`] or [`Error::Unsupported`] before anything is started,
+    /// [`Error::Vmnet`] when vmnet refuses, [`Error::Timeout`] when it does not answer.
+    pub fn start(config: &InterfaceConfig) -> Result<Self> {
+        Self::start_with(config, &StartOptions::new())
+    }
+
+    /// [`start`](Self::start) with options.
+    pub fn start_with(config: &InterfaceConfig, options: &StartOptions) -> Result<Self> {
+        Self::start_on(config, options, backend::platform::start)
+    }
+
+    /// Starts through a backend's `start`, wiring up the notifier.
+    pub(crate) fn start_on<F>(
+        config: &InterfaceConfig,
+        options: &StartOptions,
+        start: F,
+    ) -> Result<Self>
+    where
+        F: FnOnce(&InterfaceConfig, StartContext<'_>) -> Result<Started>,
+    {
+        let notifier = Arc::new(Notifier::new()?);
+        let Started { driver, params } = start(
+            config,
+            StartContext {
+                options,
+                notifier: notifier.clone(),
+            },
+        )?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                driver,
+                notifier,
+                params,
+                stop_timeout: options.stop_timeout,
+            }),
+        })
+    }
+
+    /// What vmnet reported about the interface: MAC address, MTU, packet limits, range…
+    pub fn parameters(&self) -> &Parameters {
+        &self.shared.params
+    }
+
+    /// Reads one packet into `buf`, which must hold the interface's
+    /// [`max_packet_size`](Parameters::max_packet_size). `Ok(None)`: nothing to read now.
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>> {
+        self.shared.read(buf)
+    }
+
+    /// Writes one Ethernet frame. `Ok(false)`: vmnet did not take it now (retry later).
+    ///
+    /// # Errors
+    /// [`Error::PacketTooBig`] for a frame larger than the maximum packet size (nothing is
+    /// written), [`Error::Vmnet`] when vmnet refuses.
+    pub fn write(&mut self, frame: &[u8]) -> Result<bool> {
+        self.shared.write(frame)
+    }
+
+    /// Reads as many packets as are waiting, up to the batch's capacity and the interface's
+    /// read limit, into `batch` (emptied first). Returns how many; 0 means nothing now.
+    ///
+    /// Allocates nothing. The batch's slots must hold the maximum packet size
+    /// ([`PacketBatch::for_interface`] sizes them so), else [`Error::BufferTooSmall`].
+    pub fn read_batch(&mut self, batch: &mut PacketBatch) -> Result<usize> {
+        self.shared.read_batch(batch)
+    }
+
+    /// Writes the batch's packets, as many as the interface's write limit allows in one call;
+    /// returns how many vmnet accepted. Packets from that count on were not written: pass it
+    /// to [`write_batch_from`](Self::write_batch_from) to continue.
+    ///
+    /// # Errors
+    /// [`Error::PacketTooBig`] (before anything is written) if a packet exceeds the maximum
+    /// packet size; [`Error::Vmnet`] when vmnet refuses.
+    pub fn write_batch(&mut self, batch: &mut PacketBatch) -> Result<usize> {
+        self.shared.write_batch(batch, 0)
+    }
+
+    /// Like [`write_batch`](Self::write_batch), starting at packet `first`.
+    pub fn write_batch_from(&mut self, batch: &mut PacketBatch, first: usize) -> Result<usize> {
+        self.shared.write_batch(batch, first)
+    }
+
+    /// Calls `callback` when packets become available.
+    ///
+    /// Coalesced: after one call, the next comes only once a read has drained the interface
+    /// and new packets arrived. It runs on a backend thread (a dispatch queue on macOS), must
+    /// not block for long, and must not stop the interface. A panic in it is caught, counted
+    /// ([`callback_panics`](Self::callback_panics)) and never unwinds into vmnet. Replaces any
+    /// earlier callback.
+    pub fn set_event_callback<F>(&self, callback: F)
+    where
+        F: Fn(Event) + Send + Sync + 'static,
+    {
+        self.shared.notifier.set_callback(Some(Arc::new(callback)));
+    }
+
+    /// Removes the event callback.
+    pub fn clear_event_callback(&self) {
+        self.shared.notifier.set_callback(None);
+    }
+
+    /// How many panics of the event callback were caught.
+    pub fn callback_panics(&self) -> u64 {
+        self.shared.notifier.callback_panics()
+    }
+
+    /// Blocks until packets are available or `timeout` passes (`None`: no limit); returns
+    /// whether packets are available. Reads clear the state, so read until a read returns
+    /// nothing before waiting again.
+    pub fn wait_readable(&self, timeout: Option<Duration>) -> Result<bool> {
+        Ok(self.shared.notifier.wait(timeout)?)
+    }
+
+    /// Splits into a read half and a write half, usable from two threads at once.
+    pub fn split(self) -> (ReadHalf, WriteHalf) {
+        (
+            ReadHalf {
+                shared: self.shared.clone(),
+            },
+            WriteHalf {
+                shared: self.shared,
+            },
+        )
+    }
+
+    /// Stops the interface: disables events, stops it, and waits (bounded) for vmnet.
+    pub fn stop(self) -> Result<()> {
+        self.shared.stop()
+    }
+
+    /// The raw vmnet handle, for calls this crate does not wrap; `None` for simulated
+    /// interfaces. It is valid until the interface is stopped or dropped.
+    pub fn as_raw(&self) -> Option<interface_ref> {
+        self.shared.driver.raw()
+    }
+}
+
+/// A descriptor that is readable while packets are available (reads clear it). Register it
+/// with `poll`, `mio`, tokio's `AsyncFd`…; never read from or close it yourself.
+impl AsFd for Interface {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.shared.notifier.fd()
+    }
+}
+
+impl AsRawFd for Interface {
+    fn as_raw_fd(&self) -> RawFd {
+        self.shared.notifier.fd().as_raw_fd()
+    }
+}
+
+/// The reading half of a split [`Interface`].
+pub struct ReadHalf {
+    shared: Arc<Shared>,
+}
+
+/// The writing half of a split [`Interface`].
+pub struct WriteHalf {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for ReadHalf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadHalf").finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for WriteHalf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriteHalf").finish_non_exhaustive()
+    }
+}
+
+impl ReadHalf {
+    /// See [`Interface::parameters`].
+    pub fn parameters(&self) -> &Parameters {
+        &self.shared.params
+    }
+    /// See [`Interface::read`].
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>> {
+        self.shared.read(buf)
+    }
+    /// See [`Interface::read_batch`].
+    pub fn read_batch(&mut self, batch: &mut PacketBatch) -> Result<usize> {
+        self.shared.read_batch(batch)
+    }
+    /// See [`Interface::wait_readable`].
+    pub fn wait_readable(&self, timeout: Option<Duration>) -> Result<bool> {
+        Ok(self.shared.notifier.wait(timeout)?)
+    }
+    /// See [`Interface::set_event_callback`].
+    pub fn set_event_callback<F>(&self, callback: F)
+    where
+        F: Fn(Event) + Send + Sync + 'static,
+    {
+        self.shared.notifier.set_callback(Some(Arc::new(callback)));
+    }
+    /// Joins the halves again; gives them back if they belong to different interfaces.
+    pub fn unsplit(
+        self,
+        write: WriteHalf,
+    ) -> std::result::Result<Interface, (ReadHalf, WriteHalf)> {
+        if Arc::ptr_eq(&self.shared, &write.shared) {
+            drop(write);
+            Ok(Interface {
+                shared: self.shared,
+            })
+        } else {
+            Err((self, write))
+        }
+    }
+}
+
+impl AsFd for ReadHalf {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.shared.notifier.fd()
+    }
+}
+
+impl AsRawFd for ReadHalf {
+    fn as_raw_fd(&self) -> RawFd {
+        self.shared.notifier.fd().as_raw_fd()
+    }
+}
+
+impl WriteHalf {
+    /// See [`Interface::parameters`].
+    pub fn parameters(&self) -> &Parameters {
+        &self.shared.params
+    }
+    /// See [`Interface::write`].
+    pub fn write(&mut self, frame: &[u8]) -> Result<bool> {
+        self.shared.write(frame)
+    }
+    /// See [`Interface::write_batch`].
+    pub fn write_batch(&mut self, batch: &mut PacketBatch) -> Result<usize> {
+        self.shared.write_batch(batch, 0)
+    }
+    /// See [`Interface::write_batch_from`].
+    pub fn write_batch_from(&mut self, batch: &mut PacketBatch, first: usize) -> Result<usize> {
+        self.shared.write_batch(batch, first)
+    }
+}

@@ -1,0 +1,31 @@
+//! Helpers shared by the simulator tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use vmnet::MacAddr;
+
+/// Generous bound for anything that should happen "soon" on a loaded 2-core CI machine.
+pub const SOON: Duration = Duration::from_secs(10);
+
+/// An Ethernet frame from `src` to `dst` of `len` bytes (at least 14), payload filled with
+/// `tag` so tests can tell frames apart.
+pub fn frame(dst: MacAddr, src: MacAddr, len: usize, tag: u8) -> Vec<u8> {
+    let mut f = Vec::with_capacity(len.max(14));
+    f.extend_from_slice(&dst.octets());
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&[0x88, 0xb5]); // local experimental EtherType
+    f.resize(len.max(14), tag);
+    f
+}
+
+/// Runs `f` on another thread and fails the test if it does not finish within `limit`
+/// (a deadlock shows as a failure, not a hung CI job).
+pub fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit)
+        .expect("operation did not finish in time (deadlock?)")
+}
