@@ -166,7 +166,10 @@ pub(crate) fn start(config: &InterfaceConfig, ctx: StartContext<'_>) -> Result<S
             return Err(e);
         }
     };
-    driver.enable_events(ctx.notifier)?;
+    if let Err(e) = driver.enable_events(ctx.notifier) {
+        let _ = driver.stop(ctx.options.stop_timeout);
+        return Err(e);
+    }
     Ok(Started {
         driver: Box::new(driver),
         params,
