@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::config::ConfigError;
 use crate::keys::Key;
+use crate::network::NetworkConfigError;
 
 /// A failure status reported by vmnet.framework (`vmnet_return_t` other than success).
 ///
@@ -138,6 +139,22 @@ pub enum Operation {
     Write,
     /// Installing or removing the event callback.
     SetEventCallback,
+    /// Adding a port-forwarding rule.
+    AddPortForwardingRule,
+    /// Removing a port-forwarding rule.
+    RemovePortForwardingRule,
+    /// Listing port-forwarding rules.
+    ListPortForwardingRules,
+    /// Listing the interfaces usable for bridged mode.
+    ListBridgeableInterfaces,
+    /// Creating a network configuration.
+    CreateNetworkConfiguration,
+    /// Changing a network configuration.
+    ConfigureNetwork,
+    /// Creating a network.
+    CreateNetwork,
+    /// Serializing a network.
+    SerializeNetwork,
 }
 
 impl fmt::Display for Operation {
@@ -148,6 +165,14 @@ impl fmt::Display for Operation {
             Operation::Read => "reading packets",
             Operation::Write => "writing packets",
             Operation::SetEventCallback => "setting the event callback",
+            Operation::AddPortForwardingRule => "adding a port-forwarding rule",
+            Operation::RemovePortForwardingRule => "removing a port-forwarding rule",
+            Operation::ListPortForwardingRules => "listing port-forwarding rules",
+            Operation::ListBridgeableInterfaces => "listing bridgeable interfaces",
+            Operation::CreateNetworkConfiguration => "creating a network configuration",
+            Operation::ConfigureNetwork => "configuring a network",
+            Operation::CreateNetwork => "creating a network",
+            Operation::SerializeNetwork => "serializing a network",
         })
     }
 }
@@ -165,6 +190,8 @@ pub enum Error {
     },
     /// The configuration was rejected before vmnet was called.
     Config(ConfigError),
+    /// A network configuration or port-forwarding input was rejected before vmnet was called.
+    NetworkConfig(NetworkConfigError),
     /// The running system (or simulated segment) lacks a feature.
     Unsupported {
         /// What is missing.
@@ -218,6 +245,7 @@ impl fmt::Display for Error {
         match self {
             Error::Vmnet { operation, status } => write!(f, "{operation}: {status}"),
             Error::Config(e) => write!(f, "invalid interface configuration: {e}"),
+            Error::NetworkConfig(e) => write!(f, "invalid network configuration: {e}"),
             Error::Unsupported { feature, since } => write!(
                 f,
                 "{feature} is not supported by this system; it needs {since} or later"
@@ -257,6 +285,7 @@ impl std::error::Error for Error {
         match self {
             Error::Vmnet { status, .. } => Some(status),
             Error::Config(e) => Some(e),
+            Error::NetworkConfig(e) => Some(e),
             Error::Io(e) => Some(e),
             _ => None,
         }

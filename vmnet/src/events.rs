@@ -123,6 +123,7 @@ impl Notifier {
 
     /// Waits until the notifier is armed or `timeout` passes (`None`: no limit). Returns
     /// whether it is armed.
+    #[cfg(not(miri))]
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
         let millis = match timeout {
             None => -1,
@@ -143,6 +144,27 @@ impl Notifier {
             if err.kind() != io::ErrorKind::Interrupted {
                 return Err(err);
             }
+        }
+    }
+
+    /// The same wait under Miri, which implements neither `poll(2)` nor level-triggered
+    /// epoll, so the pipe cannot be waited on there. The pipe is readable exactly while the
+    /// notifier is armed (`signal` arms before it writes the byte, `clear` disarms before it
+    /// drains the pipe), so this waits on the `armed` flag instead, checking it every
+    /// millisecond of Miri's clock: same results, same timeout. Only `cargo miri test` builds
+    /// this (`cfg(miri)`); real builds use `poll(2)` above.
+    #[cfg(miri)]
+    pub(crate) fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        // No limit for `None`, nor for a timeout beyond the clock's range.
+        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
+        loop {
+            if self.armed.load(Ordering::Acquire) {
+                return Ok(true);
+            }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -169,6 +191,9 @@ fn set_nonblocking_cloexec(fd: RawFd) -> io::Result<()> {
         if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
             return Err(io::Error::last_os_error());
         }
+        // Miri does not implement F_SETFD (and runs no child processes, so close-on-exec
+        // could not matter there); every real build sets it.
+        #[cfg(not(miri))]
         if libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) < 0 {
             return Err(io::Error::last_os_error());
         }

@@ -9,15 +9,19 @@ use vmnet_sys::{interface_ref, iovec, vmpktdesc};
 
 use crate::backend::{self, Driver, StartContext, Started};
 use crate::batch::PacketBatch;
+use crate::capabilities::Feature;
 use crate::config::InterfaceConfig;
 use crate::error::{Error, Result};
 use crate::events::{Event, Notifier};
+use crate::forwarding::{IpFamily, PortForwardingRule, Protocol};
 use crate::params::Parameters;
 
 /// How long [`Interface::start`] waits for vmnet's completion by default.
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long stopping (explicitly or on drop) waits for vmnet's completion by default.
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long port-forwarding calls wait for vmnet's completion by default.
+pub const DEFAULT_CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Options for [`Interface::start_with`].
 ///
@@ -30,6 +34,7 @@ pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct StartOptions {
     pub(crate) start_timeout: Duration,
     pub(crate) stop_timeout: Duration,
+    pub(crate) control_timeout: Duration,
     #[cfg(target_vendor = "apple")]
     pub(crate) queue: Option<dispatch2::DispatchRetained<dispatch2::DispatchQueue>>,
 }
@@ -41,11 +46,13 @@ impl Default for StartOptions {
 }
 
 impl StartOptions {
-    /// The defaults: [`DEFAULT_START_TIMEOUT`], [`DEFAULT_STOP_TIMEOUT`], a private queue.
+    /// The defaults: [`DEFAULT_START_TIMEOUT`], [`DEFAULT_STOP_TIMEOUT`],
+    /// [`DEFAULT_CONTROL_TIMEOUT`], a private queue.
     pub fn new() -> Self {
         Self {
             start_timeout: DEFAULT_START_TIMEOUT,
             stop_timeout: DEFAULT_STOP_TIMEOUT,
+            control_timeout: DEFAULT_CONTROL_TIMEOUT,
             #[cfg(target_vendor = "apple")]
             queue: None,
         }
@@ -63,6 +70,13 @@ impl StartOptions {
     #[must_use]
     pub fn stop_timeout(mut self, timeout: Duration) -> Self {
         self.stop_timeout = timeout;
+        self
+    }
+
+    /// How long port-forwarding calls wait for vmnet's completion.
+    #[must_use]
+    pub fn control_timeout(mut self, timeout: Duration) -> Self {
+        self.control_timeout = timeout;
         self
     }
 
@@ -376,6 +390,47 @@ impl Interface {
     /// Stops the interface: disables events, stops it, and waits (bounded) for vmnet.
     pub fn stop(self) -> Result<()> {
         self.shared.stop()
+    }
+
+    /// Adds a port-forwarding rule: traffic to `rule.external_port` on the host reaches the
+    /// guest at `rule.internal` (shared mode). Waits (bounded) for vmnet's completion.
+    ///
+    /// # Errors
+    /// [`Error::NetworkConfig`] for a zero port; [`Error::Unsupported`] for an IPv6 rule before
+    /// macOS 12 (the older call is IPv4-only); [`Error::Vmnet`] when vmnet refuses;
+    /// [`Error::Timeout`].
+    pub fn add_port_forwarding_rule(&self, rule: &PortForwardingRule) -> Result<()> {
+        rule.validate()?;
+        self.require_family(rule.family())?;
+        self.shared.driver.add_port_forwarding_rule(rule)
+    }
+
+    /// Removes the port-forwarding rule for `protocol` and `external_port` of `family`.
+    pub fn remove_port_forwarding_rule(
+        &self,
+        protocol: Protocol,
+        external_port: u16,
+        family: IpFamily,
+    ) -> Result<()> {
+        self.require_family(family)?;
+        self.shared
+            .driver
+            .remove_port_forwarding_rule(protocol, external_port, family)
+    }
+
+    /// The interface's port-forwarding rules, IPv4 and IPv6 (IPv4 only before macOS 12).
+    pub fn port_forwarding_rules(&self) -> Result<Vec<PortForwardingRule>> {
+        self.shared.driver.port_forwarding_rules()
+    }
+
+    fn require_family(&self, family: IpFamily) -> Result<()> {
+        if family == IpFamily::V6 {
+            self.shared
+                .driver
+                .capabilities()
+                .require(Feature::IpPortForwarding)?;
+        }
+        Ok(())
     }
 
     /// The raw vmnet handle, for calls this crate does not wrap; `None` for simulated

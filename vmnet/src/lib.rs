@@ -46,24 +46,31 @@
 
 mod backend;
 mod batch;
+mod bridgeable;
 mod capabilities;
 mod config;
 mod error;
 mod events;
+mod forwarding;
 mod interface;
 pub mod keys;
 mod mac;
+mod network;
 mod params;
 
 pub use batch::{Iter, MAX_BATCH_PACKETS, MAX_SLOT_SIZE, PacketBatch};
+pub use bridgeable::bridgeable_interfaces;
 pub use capabilities::{Capabilities, Feature, capabilities};
 pub use config::{ConfigError, InterfaceConfig, MAX_MTU, MIN_MTU, Mode};
 pub use error::{Error, Operation, Result, Status};
 pub use events::Event;
+pub use forwarding::{IpFamily, PortForwardingRule, Protocol};
 pub use interface::{
-    DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, Interface, ReadHalf, StartOptions, WriteHalf,
+    DEFAULT_CONTROL_TIMEOUT, DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, Interface, ReadHalf,
+    StartOptions, WriteHalf,
 };
 pub use mac::{MacAddr, ParseMacAddrError};
+pub use network::{Network, NetworkConfigError, NetworkConfiguration, NetworkSerialization};
 pub use params::{DEFAULT_MAX_PACKETS_PER_CALL, Parameters};
 pub use uuid::Uuid;
 
@@ -82,6 +89,6 @@ pub mod sim {
     //! [`Segment::global`].
     pub use crate::backend::sim::{
         DEFAULT_HOST_QUEUE_CAPACITY, DEFAULT_QUEUE_CAPACITY, HostPort, Segment, SegmentBuilder,
-        SegmentStats,
+        SegmentStats, live_network_objects, network_configuration,
     };
 }

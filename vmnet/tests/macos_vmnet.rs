@@ -56,3 +56,59 @@ fn dropping_many_interfaces_never_hangs() {
         drop(iface);
     }
 }
+
+#[test]
+fn bridgeable_interfaces_are_listed_without_privileges() {
+    // Every Mac (and CI runner) has at least one Ethernet-like interface.
+    let names = vmnet::bridgeable_interfaces().expect("list");
+    assert!(
+        names.iter().all(|n| !n.is_empty() && n.len() <= 15),
+        "{names:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs root or the com.apple.vm.networking entitlement"]
+fn port_forwarding_round_trip_on_a_shared_interface() {
+    use vmnet::{IpFamily, PortForwardingRule, Protocol};
+    let iface = Interface::start(&InterfaceConfig::shared()).expect("start");
+    let gateway = iface
+        .parameters()
+        .start_address()
+        .expect("shared mode has a range");
+    let guest = std::net::Ipv4Addr::from(u32::from(gateway) + 1);
+    let rule = PortForwardingRule::new(Protocol::Tcp, 42022, (guest, 22).into());
+    iface.add_port_forwarding_rule(&rule).expect("add");
+    assert!(iface.port_forwarding_rules().expect("list").contains(&rule));
+    iface
+        .remove_port_forwarding_rule(Protocol::Tcp, 42022, IpFamily::V4)
+        .expect("remove");
+    assert!(!iface.port_forwarding_rules().expect("list").contains(&rule));
+}
+
+#[test]
+#[ignore = "needs macOS 26, and root or the virtualization entitlement"]
+fn network_objects_round_trip_on_macos_26() {
+    use vmnet::{Mode, Network, NetworkConfiguration};
+    if !vmnet::capabilities().has(Feature::NetworkObjects) {
+        eprintln!("skipped: this macOS has no network objects");
+        return;
+    }
+    let mut config = NetworkConfiguration::new(Mode::Shared).expect("configuration");
+    config
+        .set_ipv4_subnet([192, 168, 77, 1].into(), [255, 255, 255, 0].into())
+        .expect("subnet");
+    let network = Network::new(&config).expect("network");
+    assert_eq!(
+        network.ipv4_subnet().0,
+        std::net::Ipv4Addr::new(192, 168, 77, 0)
+    );
+    let serialized = network.serialize().expect("serialize");
+    assert!(serialized.as_raw().is_some());
+    let again = Network::from_serialization(&serialized).expect("deserialize");
+    let iface = again
+        .start_interface(&InterfaceConfig::shared())
+        .expect("start on network");
+    assert!(iface.parameters().mac_address().is_some());
+    iface.stop().expect("stop");
+}

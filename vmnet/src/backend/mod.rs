@@ -12,13 +12,20 @@
 //! The simulator (`sim`, feature `sim`) is a backend on every target; on Apple targets it is
 //! reached through [`crate::sim::Segment`] while `Interface::start` uses vmnet.
 
+use std::ffi::CStr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use vmnet_sys::{interface_ref, vmpktdesc};
+use vmnet_sys::{interface_ref, vmpktdesc, xpc_object_t};
 
+use crate::capabilities::Capabilities;
 use crate::error::Result;
 use crate::events::Notifier;
+use crate::forwarding::{IpFamily, PortForwardingRule, Protocol};
+use crate::keys::Dictionary;
+use crate::mac::MacAddr;
+use crate::network::NetworkSerialization;
 use crate::params::Parameters;
 
 #[cfg(target_vendor = "apple")]
@@ -63,6 +70,96 @@ pub(crate) trait Driver: Send + Sync + 'static {
     /// The vmnet handle, for backends that have one.
     fn raw(&self) -> Option<interface_ref> {
         None
+    }
+
+    /// The features this interface's system (or segment) offers.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Adds a port-forwarding rule (validated by the caller), waiting for completion.
+    fn add_port_forwarding_rule(&self, rule: &PortForwardingRule) -> Result<()>;
+
+    /// Removes the rule for `protocol`, `external_port` and `family`, waiting for completion.
+    fn remove_port_forwarding_rule(
+        &self,
+        protocol: Protocol,
+        external_port: u16,
+        family: IpFamily,
+    ) -> Result<()>;
+
+    /// The interface's port-forwarding rules, both families.
+    fn port_forwarding_rules(&self) -> Result<Vec<PortForwardingRule>>;
+}
+
+/// The services a network configuration can turn off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Service {
+    Nat44,
+    Nat66,
+    Dhcp,
+    DnsProxy,
+    RouterAdvertisement,
+}
+
+/// A network configuration as a backend holds it. Inputs are validated by the caller.
+pub(crate) trait NetworkConfigDriver: Send + Sync {
+    fn set_external_interface(&mut self, name: &CStr) -> Result<()>;
+    fn disable(&mut self, service: Service);
+    fn set_ipv4_subnet(&mut self, address: Ipv4Addr, mask: Ipv4Addr) -> Result<()>;
+    fn set_ipv6_prefix(&mut self, prefix: Ipv6Addr, len: u8) -> Result<()>;
+    fn add_port_forwarding_rule(&mut self, rule: &PortForwardingRule) -> Result<()>;
+    fn add_dhcp_reservation(&mut self, client: MacAddr, address: Ipv4Addr) -> Result<()>;
+    fn set_mtu(&mut self, mtu: u32) -> Result<()>;
+    fn create_network(&self) -> Result<Box<dyn NetworkDriver>>;
+}
+
+/// A network as a backend holds it.
+pub(crate) trait NetworkDriver: Send + Sync {
+    fn capabilities(&self) -> Capabilities;
+    fn ipv4_subnet(&self) -> (Ipv4Addr, Ipv4Addr);
+    fn ipv6_prefix(&self) -> (Ipv6Addr, u8);
+    fn serialize(&self) -> Result<NetworkSerialization>;
+    /// Starts an interface with the network-interface description `desc` (validated).
+    fn start_interface(&self, desc: &Dictionary, ctx: StartContext<'_>) -> Result<Started>;
+}
+
+/// The backend-specific content of a [`NetworkSerialization`].
+#[derive(Debug)]
+pub(crate) enum Serialization {
+    #[cfg(target_vendor = "apple")]
+    Xpc(apple::XpcObject),
+    #[cfg(feature = "sim")]
+    Sim(sim::NetworkToken),
+}
+
+impl Serialization {
+    pub(crate) fn as_raw(&self) -> Option<xpc_object_t> {
+        // Dereferenced, so the match is also valid where the enum has no variant.
+        match *self {
+            #[cfg(target_vendor = "apple")]
+            Serialization::Xpc(ref x) => Some(x.as_ptr()),
+            #[cfg(feature = "sim")]
+            Serialization::Sim(_) => None,
+        }
+    }
+
+    /// # Safety
+    /// `object` is a live XPC object.
+    #[cfg(target_vendor = "apple")]
+    pub(crate) unsafe fn retain_xpc(object: xpc_object_t) -> Option<Self> {
+        // SAFETY: the caller guarantees a live object.
+        unsafe { apple::XpcObject::retain(object) }.map(Serialization::Xpc)
+    }
+}
+
+/// Recreates a network from its serialization, on the backend that made it.
+pub(crate) fn network_from_serialization(
+    serialization: &NetworkSerialization,
+) -> Result<Box<dyn NetworkDriver>> {
+    match serialization.inner {
+        #[cfg(target_vendor = "apple")]
+        Serialization::Xpc(ref object) => apple::network_from_serialization(object),
+        #[cfg(feature = "sim")]
+        Serialization::Sim(ref token) => sim::network_from_token(token),
     }
 }
 

@@ -15,8 +15,15 @@
 //! - **Parameter and event dictionaries**: borrowed for the block's duration; copied into a
 //!   [`Dictionary`] inside the block.
 
+mod bridgeable;
 mod completion;
+mod forwarding;
+mod network;
 mod xpc;
+
+pub(crate) use bridgeable::bridgeable_interfaces;
+pub(crate) use network::{network_configuration, network_from_serialization};
+pub(crate) use xpc::XpcObject;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -75,8 +82,29 @@ fn queue_ptr(queue: &DispatchQueue) -> sys::dispatch_queue_t {
 type StartOutcome = std::result::Result<Dictionary, Status>;
 
 pub(crate) fn start(config: &InterfaceConfig, ctx: StartContext<'_>) -> Result<Started> {
-    let desc = config.validate(capabilities())?;
-    let xdesc = xpc::to_xpc(&desc)?;
+    let caps = capabilities();
+    let desc = config.validate(caps)?;
+    start_with(&desc, ctx, caps, |desc, queue, handler| {
+        // SAFETY: start_with passes a live description dictionary, a live serial queue and a
+        // start completion block, as vmnet_start_interface requires.
+        unsafe { sys::vmnet_start_interface(desc, queue, handler) }
+    })
+}
+
+/// Starts an interface through `call(description, queue, completion_block)` — a wrapper
+/// around vmnet_start_interface or vmnet_interface_start_with_network — and waits (bounded)
+/// for the completion. Everything but the call itself is shared by both ways of starting.
+pub(super) fn start_with(
+    desc: &Dictionary,
+    ctx: StartContext<'_>,
+    caps: Capabilities,
+    call: impl FnOnce(
+        sys::xpc_object_t,
+        sys::dispatch_queue_t,
+        *mut std::ffi::c_void,
+    ) -> sys::interface_ref,
+) -> Result<Started> {
+    let xdesc = xpc::to_xpc(desc)?;
     let events = ctx
         .options
         .queue
@@ -114,17 +142,15 @@ pub(crate) fn start(config: &InterfaceConfig, ctx: StartContext<'_>) -> Result<S
             },
         )
     };
-    // SAFETY: `desc_ptr` is a live dictionary (owned by the block, which we still hold); the
-    // control queue is a live serial queue that the driver (or, after a timeout, a deliberate
-    // leak) keeps alive while vmnet may use it; the block has the parameter types of
+    // The description is owned by the block, which we still hold; the control queue is a
+    // live serial queue that the driver (or, after a timeout, a deliberate leak) keeps alive
+    // while vmnet may use it; the block has the parameter types of
     // vmnet_start_interface_completion_handler_t and vmnet copies it.
-    let iface = unsafe {
-        sys::vmnet_start_interface(
-            desc_ptr,
-            queue_ptr(&control),
-            RcBlock::as_ptr(&start_block).cast(),
-        )
-    };
+    let iface = call(
+        desc_ptr,
+        queue_ptr(&control),
+        RcBlock::as_ptr(&start_block).cast(),
+    );
     drop(start_block);
     if !iface.is_null() {
         *handle.lock().unwrap_or_else(PoisonError::into_inner) = Some(Handle(iface));
@@ -158,6 +184,8 @@ pub(crate) fn start(config: &InterfaceConfig, ctx: StartContext<'_>) -> Result<S
         control,
         events,
         stopped: Mutex::new(false),
+        caps,
+        control_timeout: ctx.options.control_timeout,
     };
     let params = match Parameters::from_dictionary(&param_dict) {
         Ok(params) => params,
@@ -217,6 +245,8 @@ struct AppleDriver {
     control: DispatchRetained<DispatchQueue>,
     events: DispatchRetained<DispatchQueue>,
     stopped: Mutex<bool>,
+    caps: Capabilities,
+    control_timeout: Duration,
 }
 
 impl AppleDriver {
@@ -259,6 +289,15 @@ impl AppleDriver {
             operation: Operation::SetEventCallback,
             status,
         })
+    }
+
+    /// `Err(Stopped)` once the handle is dead.
+    fn live(&self) -> Result<()> {
+        if *self.stopped.lock().unwrap_or_else(PoisonError::into_inner) {
+            Err(Error::Stopped)
+        } else {
+            Ok(())
+        }
     }
 
     fn check(&self, op: Operation, status: sys::vmnet_return_t) -> Result<()> {
@@ -338,5 +377,34 @@ impl Driver for AppleDriver {
 
     fn raw(&self) -> Option<sys::interface_ref> {
         Some(self.iface.0)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.caps
+    }
+
+    fn add_port_forwarding_rule(&self, rule: &crate::forwarding::PortForwardingRule) -> Result<()> {
+        self.live()?;
+        forwarding::add(self.iface.0, self.caps, rule, self.control_timeout)
+    }
+
+    fn remove_port_forwarding_rule(
+        &self,
+        protocol: crate::forwarding::Protocol,
+        external_port: u16,
+        family: crate::forwarding::IpFamily,
+    ) -> Result<()> {
+        self.live()?;
+        forwarding::remove(
+            self.iface.0,
+            self.caps,
+            (protocol, external_port, family),
+            self.control_timeout,
+        )
+    }
+
+    fn port_forwarding_rules(&self) -> Result<Vec<crate::forwarding::PortForwardingRule>> {
+        self.live()?;
+        forwarding::list(self.iface.0, self.caps, self.control_timeout)
     }
 }

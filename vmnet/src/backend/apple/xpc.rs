@@ -16,7 +16,7 @@ use crate::keys::{Dictionary, Key, Value, ValueKind};
 
 /// An owned reference to an XPC object (+1 retain count), released on drop.
 #[derive(Debug)]
-pub(super) struct XpcObject(NonNull<c_void>);
+pub(crate) struct XpcObject(NonNull<c_void>);
 
 // SAFETY: XPC objects are reference counted with atomic operations and immutable once built
 // (this crate never mutates a dictionary after handing it to vmnet), so references may move
@@ -34,7 +34,20 @@ impl XpcObject {
         NonNull::new(ptr).map(Self)
     }
 
-    pub(super) fn as_ptr(&self) -> sys::xpc_object_t {
+    /// Retains a borrowed object; `None` for NULL.
+    ///
+    /// # Safety
+    /// `ptr` is NULL or a live XPC object.
+    pub(crate) unsafe fn retain(ptr: sys::xpc_object_t) -> Option<Self> {
+        let ptr = NonNull::new(ptr)?;
+        // SAFETY: the caller guarantees a live object; xpc_retain returns it with one more
+        // reference, which the wrapper owns.
+        Some(Self(unsafe {
+            NonNull::new_unchecked(sys::xpc_retain(ptr.as_ptr()))
+        }))
+    }
+
+    pub(crate) fn as_ptr(&self) -> sys::xpc_object_t {
         self.0.as_ptr()
     }
 }

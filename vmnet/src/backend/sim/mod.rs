@@ -2,9 +2,12 @@
 //!
 //! See the public documentation of [`crate::sim`].
 
+mod network;
 mod port;
 mod segment;
 
+pub(crate) use network::{NetworkToken, network_from_token};
+pub use network::{live_network_objects, network_configuration};
 pub use port::HostPort;
 pub use segment::{
     DEFAULT_HOST_QUEUE_CAPACITY, DEFAULT_QUEUE_CAPACITY, Segment, SegmentBuilder, SegmentStats,
@@ -13,16 +16,26 @@ pub use segment::{
 /// The simulator as the platform backend (targets without vmnet, feature `sim`).
 #[cfg(not(target_vendor = "apple"))]
 pub(crate) mod platform {
-    use crate::backend::{StartContext, Started};
+    use crate::backend::{NetworkConfigDriver, StartContext, Started};
     use crate::capabilities::Capabilities;
-    use crate::config::InterfaceConfig;
+    use crate::config::{InterfaceConfig, Mode};
     use crate::error::Result;
 
+    use super::Segment;
+
     pub(crate) fn start(config: &InterfaceConfig, ctx: StartContext<'_>) -> Result<Started> {
-        super::Segment::global().start_driver(config, ctx)
+        Segment::global().start_driver(config, ctx)
     }
 
     pub(crate) fn capabilities() -> Capabilities {
-        super::Segment::global().capabilities()
+        Segment::global().capabilities()
+    }
+
+    pub(crate) fn bridgeable_interfaces() -> Result<Vec<String>> {
+        Ok(Segment::global().bridgeable_interfaces())
+    }
+
+    pub(crate) fn network_configuration(mode: Mode) -> Result<Box<dyn NetworkConfigDriver>> {
+        Segment::global().network_config_driver(mode)
     }
 }

@@ -9,15 +9,18 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 use vmnet_sys::vmpktdesc;
 
+use super::network::SimNetworkConfig;
 use super::port::{HostPort, Port};
-use crate::backend::{Driver, StartContext, Started};
+use crate::backend::{Driver, NetworkConfigDriver, StartContext, Started};
 use crate::capabilities::{Capabilities, Feature};
 use crate::config::{InterfaceConfig, Mode};
 use crate::error::{Error, Operation, Result, Status};
 use crate::events::Notifier;
+use crate::forwarding::{IpFamily, PortForwardingRule, Protocol};
 use crate::interface::{Interface, StartOptions};
 use crate::keys::{Dictionary, Key, Value};
 use crate::mac::MacAddr;
+use crate::network::NetworkConfiguration;
 use crate::params::Parameters;
 
 /// Frames an interface's receive queue holds before it drops, by default.
@@ -63,6 +66,7 @@ pub struct Segment {
 #[derive(Clone, Debug)]
 pub struct SegmentBuilder {
     capabilities: Capabilities,
+    bridgeable: Vec<String>,
     queue_capacity: usize,
     host_queue_capacity: usize,
 }
@@ -86,6 +90,7 @@ pub struct SegmentStats {
 pub(crate) struct SegmentInner {
     id: u64,
     capabilities: Capabilities,
+    bridgeable: Vec<String>,
     queue_capacity: usize,
     ports: Mutex<Vec<Arc<Port>>>,
     host: Arc<Port>,
@@ -100,6 +105,7 @@ impl Default for SegmentBuilder {
     fn default() -> Self {
         Self {
             capabilities: Capabilities::ALL,
+            bridgeable: vec!["sim0".to_owned()],
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             host_queue_capacity: DEFAULT_HOST_QUEUE_CAPACITY,
         }
@@ -112,6 +118,17 @@ impl SegmentBuilder {
     #[must_use]
     pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
         self.capabilities = capabilities;
+        self
+    }
+
+    /// The names [`Segment::bridgeable_interfaces`] reports (default: `["sim0"]`).
+    #[must_use]
+    pub fn bridgeable_interfaces<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.bridgeable = names.into_iter().map(Into::into).collect();
         self
     }
 
@@ -137,6 +154,7 @@ impl SegmentBuilder {
             inner: Arc::new(SegmentInner {
                 id,
                 capabilities: self.capabilities,
+                bridgeable: self.bridgeable,
                 queue_capacity: self.queue_capacity,
                 ports: Mutex::new(Vec::new()),
                 host: Arc::new(Port::new(
@@ -210,6 +228,27 @@ impl Segment {
         })
     }
 
+    /// The interfaces this segment pretends can be bridged to (see
+    /// [`SegmentBuilder::bridgeable_interfaces`]); what [`crate::bridgeable_interfaces`]
+    /// returns on targets without vmnet.
+    pub fn bridgeable_interfaces(&self) -> Vec<String> {
+        self.inner.bridgeable.clone()
+    }
+
+    /// A configuration for a simulated network (macOS 26's network objects). The networks
+    /// created from it are new segments with this segment's capabilities; without
+    /// [`Feature::NetworkObjects`] this fails with [`Error::Unsupported`].
+    pub fn network_configuration(&self, mode: Mode) -> Result<NetworkConfiguration> {
+        NetworkConfiguration::with_driver(mode, |mode| self.network_config_driver(mode))
+    }
+
+    pub(crate) fn network_config_driver(&self, mode: Mode) -> Result<Box<dyn NetworkConfigDriver>> {
+        Ok(Box::new(SimNetworkConfig::new(
+            self.inner.capabilities,
+            mode,
+        )?))
+    }
+
     /// The segment's counters.
     pub fn stats(&self) -> SegmentStats {
         let ports = self.inner.ports();
@@ -248,6 +287,7 @@ impl Segment {
                 read_max: params.read_max_packets(),
                 write_max: params.write_max_packets(),
                 events: Mutex::new(Some(events)),
+                rules: Mutex::new(Vec::new()),
             }),
             params,
         })
@@ -257,9 +297,12 @@ impl Segment {
     fn parameters_for(&self, config: &InterfaceConfig, desc: &Dictionary) -> Dictionary {
         let n = self.inner.next_interface.fetch_add(1, Ordering::Relaxed);
         let mut params = Dictionary::new();
-        let id = config
-            .get_interface_id()
-            .unwrap_or_else(|| Uuid::from_u128(u128::from(self.inner.id) << 64 | u128::from(n)));
+        // Interfaces without an id get a fresh one, scrambled so the MACs derived from it look
+        // like vmnet's (random) and differ across segments.
+        let id = config.get_interface_id().unwrap_or_else(|| {
+            let seed = self.inner.id << 32 | n;
+            Uuid::from_u128(u128::from(splitmix64(seed)) << 64 | u128::from(splitmix64(!seed)))
+        });
         params.insert(Key::InterfaceId, Value::Uuid(id));
         if config.get_allocate_mac_address() != Some(false) {
             let b = id.as_bytes();
@@ -313,6 +356,14 @@ impl Segment {
         }
         params
     }
+}
+
+/// A bijective 64-bit mixer (SplitMix64's finaliser): distinct inputs, distinct outputs.
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 impl SegmentInner {
@@ -442,6 +493,8 @@ struct SimDriver {
     read_max: usize,
     write_max: usize,
     events: Mutex<Option<EventThread>>,
+    /// Port-forwarding rules: stored and listed (the simulator forwards nothing).
+    rules: Mutex<Vec<PortForwardingRule>>,
 }
 
 fn vmnet_error(operation: Operation, status: Status) -> Error {
@@ -515,6 +568,57 @@ impl Driver for SimDriver {
             self.segment.route_locked(&ports, &self.port, frame);
         }
         Ok(descs.len())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.segment.capabilities
+    }
+
+    fn add_port_forwarding_rule(&self, rule: &PortForwardingRule) -> Result<()> {
+        let mut rules = self.rules.lock().unwrap_or_else(PoisonError::into_inner);
+        let clash = rules.iter().any(|r| {
+            r.protocol == rule.protocol
+                && r.external_port == rule.external_port
+                && r.family() == rule.family()
+        });
+        if clash {
+            return Err(vmnet_error(
+                Operation::AddPortForwardingRule,
+                Status::InvalidArgument,
+            ));
+        }
+        rules.push(*rule);
+        Ok(())
+    }
+
+    fn remove_port_forwarding_rule(
+        &self,
+        protocol: Protocol,
+        external_port: u16,
+        family: IpFamily,
+    ) -> Result<()> {
+        let mut rules = self.rules.lock().unwrap_or_else(PoisonError::into_inner);
+        let found = rules.iter().position(|r| {
+            r.protocol == protocol && r.external_port == external_port && r.family() == family
+        });
+        match found {
+            Some(i) => {
+                rules.remove(i);
+                Ok(())
+            }
+            None => Err(vmnet_error(
+                Operation::RemovePortForwardingRule,
+                Status::InvalidArgument,
+            )),
+        }
+    }
+
+    fn port_forwarding_rules(&self) -> Result<Vec<PortForwardingRule>> {
+        Ok(self
+            .rules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone())
     }
 
     fn stop(&self, timeout: Duration) -> Result<()> {

@@ -1,0 +1,28 @@
+//! Lists the host interfaces usable for bridged mode.
+//!
+//! ```sh
+//! cargo run -p vmnet --example bridgeable            # macOS: asks vmnet (no root needed)
+//! cargo run -p vmnet --features sim --example bridgeable   # elsewhere: the simulator's list
+//! ```
+
+fn main() -> std::process::ExitCode {
+    if !cfg!(target_os = "macos") {
+        eprintln!("note: no vmnet.framework here; listing the simulator's stand-in interfaces");
+    }
+    match vmnet::bridgeable_interfaces() {
+        Ok(names) if names.is_empty() => {
+            println!("no interface can be bridged to");
+            std::process::ExitCode::SUCCESS
+        }
+        Ok(names) => {
+            for name in names {
+                println!("{name}");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
