@@ -109,6 +109,17 @@ impl PortForwardingRule {
         IpFamily::of(self.internal.ip())
     }
 
+    /// Whether this rule occupies the slot that `protocol`, `external_port` and `family`
+    /// name (vmnet keeps one rule per slot).
+    pub(crate) fn occupies(
+        &self,
+        protocol: Protocol,
+        external_port: u16,
+        family: IpFamily,
+    ) -> bool {
+        self.protocol == protocol && self.external_port == external_port && self.family() == family
+    }
+
     /// Checks the rule before vmnet sees it: neither port may be 0.
     pub(crate) fn validate(&self) -> Result<()> {
         if self.external_port == 0 {

@@ -14,6 +14,7 @@ use std::time::Duration;
 use block2::RcBlock;
 use vmnet_sys as sys;
 
+use super::addr::{from_in_addr, in_addr, in6_addr, in6_bytes};
 use super::completion::Completion;
 use crate::capabilities::{Capabilities, Feature};
 use crate::error::{Error, Operation, Result, Status};
@@ -29,11 +30,7 @@ impl RawAddress {
     fn new(ip: IpAddr) -> Box<Self> {
         Box::new(match ip {
             IpAddr::V4(ip) => RawAddress::V4(in_addr(ip)),
-            IpAddr::V6(ip) => RawAddress::V6(sys::in6_addr {
-                __u6_addr: sys::in6_addr__bindgen_ty_1 {
-                    __u6_addr8: ip.octets(),
-                },
-            }),
+            IpAddr::V6(ip) => RawAddress::V6(in6_addr(ip)),
         })
     }
 
@@ -42,13 +39,6 @@ impl RawAddress {
             RawAddress::V4(a) => (a as *const sys::in_addr).cast(),
             RawAddress::V6(a) => (a as *const sys::in6_addr).cast(),
         }
-    }
-}
-
-/// `struct in_addr` holds the address in network byte order: its bytes are the octets.
-fn in_addr(ip: Ipv4Addr) -> sys::in_addr {
-    sys::in_addr {
-        s_addr: u32::from_ne_bytes(ip.octets()),
     }
 }
 
@@ -268,12 +258,7 @@ pub(super) fn list(
                     )
                 };
                 Status::check(status)?;
-                rule(
-                    protocol,
-                    external,
-                    IpAddr::V4(Ipv4Addr::from(address.s_addr.to_ne_bytes())),
-                    port,
-                )
+                rule(protocol, external, IpAddr::V4(from_in_addr(address)), port)
             },
         );
     }
@@ -308,9 +293,7 @@ pub(super) fn list(
                     )
                 };
                 Status::check(status)?;
-                // SAFETY: every field of the union is plain bytes; reading the byte view is
-                // valid whatever was written.
-                let bytes = unsafe { address.__u6_addr.__u6_addr8 };
+                let bytes = in6_bytes(&address);
                 let ip = match family {
                     IpFamily::V4 => {
                         IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]))

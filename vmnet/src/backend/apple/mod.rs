@@ -15,6 +15,7 @@
 //! - **Parameter and event dictionaries**: borrowed for the block's duration; copied into a
 //!   [`Dictionary`] inside the block.
 
+mod addr;
 mod bridgeable;
 mod completion;
 mod forwarding;

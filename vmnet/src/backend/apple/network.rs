@@ -13,6 +13,7 @@ use std::ptr::NonNull;
 
 use vmnet_sys as sys;
 
+use super::addr::{from_in_addr, in_addr, in6_addr, in6_bytes};
 use super::xpc::XpcObject;
 use crate::backend::{
     NetworkConfigDriver, NetworkDriver, Serialization, Service, StartContext, Started,
@@ -75,20 +76,6 @@ fn check(status: sys::vmnet_return_t) -> Result<()> {
         operation: Operation::ConfigureNetwork,
         status,
     })
-}
-
-fn in_addr(ip: Ipv4Addr) -> sys::in_addr {
-    sys::in_addr {
-        s_addr: u32::from_ne_bytes(ip.octets()),
-    }
-}
-
-fn in6_addr(ip: Ipv6Addr) -> sys::in6_addr {
-    sys::in6_addr {
-        __u6_addr: sys::in6_addr__bindgen_ty_1 {
-            __u6_addr8: ip.octets(),
-        },
-    }
 }
 
 pub(crate) fn network_configuration(mode: Mode) -> Result<Box<dyn NetworkConfigDriver>> {
@@ -227,10 +214,7 @@ impl NetworkDriver for AppleNetwork {
             // SAFETY: live network; out-pointers to locals.
             unsafe { get(self.net.as_ptr(), &mut a, &mut m) }
         }
-        (
-            Ipv4Addr::from(a.s_addr.to_ne_bytes()),
-            Ipv4Addr::from(m.s_addr.to_ne_bytes()),
-        )
+        (from_in_addr(a), from_in_addr(m))
     }
 
     fn ipv6_prefix(&self) -> (Ipv6Addr, u8) {
@@ -240,8 +224,7 @@ impl NetworkDriver for AppleNetwork {
             // SAFETY: live network; out-pointers to locals.
             unsafe { get(self.net.as_ptr(), &mut p, &mut len) }
         }
-        // SAFETY: every field of the union is plain bytes.
-        (Ipv6Addr::from(unsafe { p.__u6_addr.__u6_addr8 }), len)
+        (Ipv6Addr::from(in6_bytes(&p)), len)
     }
 
     fn serialize(&self) -> Result<NetworkSerialization> {

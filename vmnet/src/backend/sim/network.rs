@@ -131,11 +131,11 @@ impl NetworkConfigDriver for SimNetworkConfig {
     }
 
     fn add_port_forwarding_rule(&mut self, rule: &PortForwardingRule) -> Result<()> {
-        let clash = self.settings.rules.iter().any(|r| {
-            r.protocol == rule.protocol
-                && r.external_port == rule.external_port
-                && r.family() == rule.family()
-        });
+        let clash = self
+            .settings
+            .rules
+            .iter()
+            .any(|r| r.occupies(rule.protocol, rule.external_port, rule.family()));
         if clash {
             return Err(refused(Operation::ConfigureNetwork));
         }

@@ -576,11 +576,9 @@ impl Driver for SimDriver {
 
     fn add_port_forwarding_rule(&self, rule: &PortForwardingRule) -> Result<()> {
         let mut rules = self.rules.lock().unwrap_or_else(PoisonError::into_inner);
-        let clash = rules.iter().any(|r| {
-            r.protocol == rule.protocol
-                && r.external_port == rule.external_port
-                && r.family() == rule.family()
-        });
+        let clash = rules
+            .iter()
+            .any(|r| r.occupies(rule.protocol, rule.external_port, rule.family()));
         if clash {
             return Err(vmnet_error(
                 Operation::AddPortForwardingRule,
@@ -598,9 +596,9 @@ impl Driver for SimDriver {
         family: IpFamily,
     ) -> Result<()> {
         let mut rules = self.rules.lock().unwrap_or_else(PoisonError::into_inner);
-        let found = rules.iter().position(|r| {
-            r.protocol == protocol && r.external_port == external_port && r.family() == family
-        });
+        let found = rules
+            .iter()
+            .position(|r| r.occupies(protocol, external_port, family));
         match found {
             Some(i) => {
                 rules.remove(i);
