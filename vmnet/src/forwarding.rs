@@ -111,6 +111,7 @@ impl PortForwardingRule {
 
     /// Whether this rule occupies the slot that `protocol`, `external_port` and `family`
     /// name (vmnet keeps one rule per slot).
+    #[cfg_attr(not(feature = "sim"), allow(dead_code))]
     pub(crate) fn occupies(
         &self,
         protocol: Protocol,

@@ -44,8 +44,12 @@
     allow(dead_code)
 )]
 
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod async_io;
 mod backend;
 mod batch;
+pub mod bridge;
 mod bridgeable;
 mod capabilities;
 mod config;
@@ -92,3 +96,14 @@ pub mod sim {
         SegmentStats, live_network_objects, network_configuration,
     };
 }
+
+/// The README's examples, compiled and run as doctests: on the simulator (so not on Apple
+/// targets, where they would start real vmnet interfaces), with the async one on tokio.
+#[cfg(all(
+    doctest,
+    feature = "sim",
+    feature = "tokio",
+    not(target_vendor = "apple")
+))]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -4,10 +4,19 @@
 //! cargo xtask bindgen [--sdk PATH] [--check]   regenerate vmnet-sys/src/bindings.rs (or check it)
 //! cargo xtask darwin-check                    check, clippy and doc for both darwin targets
 //! cargo xtask symbols                         no post-macOS-11 symbol is imported strongly
+//! cargo xtask miri                            the simulator's tests under Miri (nightly)
+//! cargo xtask fuzz [--smoke] [--runs N]       build and run the fuzz targets (nightly)
+//! cargo xtask leak                            the simulator's tests under valgrind
+//! cargo xtask bench [--quick]                 the benchmarks, with a table of results
 //! ```
 
+mod bench;
 mod bindings;
 mod darwin;
+mod fuzz;
+mod leak;
+mod miri;
+mod toolchain;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,6 +33,18 @@ commands:
                                   aarch64-apple-darwin and x86_64-apple-darwin, all features
   symbols                         build the darwin rlibs and fail if any imports a symbol newer
                                   than macOS 11 strongly (llvm-nm -u)
+  miri                            vmnet's unit tests and simulator tests under Miri (needs
+                                  `rustup +nightly component add miri rust-src`)
+  fuzz [--smoke] [--runs N] [TARGET...]
+                                  build the fuzz targets in fuzz/ with libFuzzer and
+                                  AddressSanitizer (nightly) and run each for N inputs
+                                  (--smoke: 20000 inputs, fixed seed; default 1000000)
+  leak                            vmnet's unit tests and simulator tests under valgrind
+                                  --leak-check=full; fails on a definite leak or memory error
+  bench [--quick]                 the criterion benchmarks of vmnet and a table of frames/s,
+                                  Gbit/s and safe/baseline ratios (--quick: short runs)
+
+The nightly toolchain is `nightly`, or VMNET_NIGHTLY if set.
 ";
 
 fn main() -> ExitCode {
@@ -32,6 +53,10 @@ fn main() -> ExitCode {
         Some("bindgen") => bindings::run(&args[1..]),
         Some("darwin-check") => darwin::check(&args[1..]),
         Some("symbols") => darwin::symbols(&args[1..]),
+        Some("miri") => miri::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
+        Some("leak") => leak::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

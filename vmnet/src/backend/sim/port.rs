@@ -81,7 +81,9 @@ impl Port {
         slot.clear();
         slot.extend_from_slice(frame);
         ring.len += 1;
-        if !ring.event_due {
+        // Wake waiters on the first frame since the event thread looked, and whenever the
+        // ring stops being empty (the host endpoint has no event thread to clear the flag).
+        if !ring.event_due || ring.len == 1 {
             ring.event_due = true;
             self.ready.notify_all();
         }

@@ -1,0 +1,524 @@
+//! The two bridge threads: vmnet to VM ([`ToVm`]) and VM to vmnet ([`FromVm`]).
+//!
+//! Both allocate their buffers once, in `new`, and nothing afterwards. Each waits with
+//! `poll(2)` on its input, the stop descriptor, and (for a stream with bytes pending) the
+//! socket's room, so a stop wakes it at once.
+
+use std::io::{self, Read};
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::frame::{LENGTH_PREFIX_LEN, MIN_FRAME_LEN, StreamDecoder, check_frame};
+use super::sys::{self, Wait};
+use super::{ExitReason, Shared, VmSocket};
+use crate::batch::PacketBatch;
+use crate::error::Error;
+use crate::interface::{ReadHalf, WriteHalf};
+
+/// The smallest stream output buffer: room for many frames between two writes.
+const MIN_STREAM_OUT: usize = 256 * 1024;
+/// The longest single wait while retrying a full receiver, so a stop is seen quickly.
+const RETRY_SLICE: Duration = Duration::from_millis(1);
+/// The pause between two attempts when the receiver cannot be polled for room (`ENOBUFS` on
+/// macOS datagram sockets) or vmnet refuses a write.
+const RETRY_PAUSE: Duration = Duration::from_micros(200);
+
+type Step = Result<(), ExitReason>;
+
+/// A per-batch retry budget: started at the first refusal, exhausted after `limit`.
+struct Budget {
+    limit: Duration,
+    deadline: Option<Instant>,
+    exhausted: bool,
+}
+
+impl Budget {
+    fn new(limit: Duration) -> Self {
+        Self {
+            limit,
+            deadline: None,
+            exhausted: false,
+        }
+    }
+
+    /// Time left to retry, or `None` once the budget is spent (or a stop was asked for).
+    fn left(&mut self, stopping: bool) -> Option<Duration> {
+        if self.exhausted {
+            return None;
+        }
+        let now = Instant::now();
+        let deadline = *self
+            .deadline
+            .get_or_insert_with(|| now.checked_add(self.limit).unwrap_or(now));
+        let left = deadline.saturating_duration_since(now);
+        if left.is_zero() || stopping {
+            self.exhausted = true;
+            return None;
+        }
+        Some(left)
+    }
+}
+
+/// vmnet to VM.
+pub(super) struct ToVm {
+    rx: ReadHalf,
+    socket: VmSocket,
+    shared: Arc<Shared>,
+    batch: PacketBatch,
+    /// Stream framing only: encoded bytes not yet sent are `out[sent..]`. Its length never
+    /// exceeds `out_cap`, so it never reallocates.
+    out: Vec<u8>,
+    out_cap: usize,
+    sent: usize,
+    /// The last batch ended with frames dropped for a full VM side: until a frame gets
+    /// through again, do not wait for room (one attempt per frame), so a VM that stopped
+    /// reading costs one retry budget, not one per batch.
+    stalled: bool,
+}
+
+impl ToVm {
+    pub(super) fn new(rx: ReadHalf, socket: VmSocket, shared: Arc<Shared>) -> Self {
+        let batch = PacketBatch::for_interface(rx.parameters());
+        let out_cap = match socket {
+            VmSocket::Stream(_) => MIN_STREAM_OUT.max(2 * (LENGTH_PREFIX_LEN + batch.slot_size())),
+            VmSocket::Datagram(_) => 0,
+        };
+        Self {
+            rx,
+            socket,
+            shared,
+            batch,
+            out: Vec::with_capacity(out_cap),
+            out_cap,
+            sent: 0,
+            stalled: false,
+        }
+    }
+
+    pub(super) fn run(mut self) -> ReadHalf {
+        if let Err(reason) = self.pump() {
+            self.shared.end(reason);
+        }
+        self.rx
+    }
+
+    fn pump(&mut self) -> Step {
+        let poll_interval = self.shared.options.poll_interval;
+        loop {
+            if self.shared.stop.is_stopped() {
+                return Ok(());
+            }
+            let n = self
+                .rx
+                .read_batch(&mut self.batch)
+                .map_err(ExitReason::Interface)?;
+            if n > 0 {
+                let budget = Budget::new(if self.stalled {
+                    Duration::ZERO
+                } else {
+                    self.shared.options.send_timeout
+                });
+                self.stalled = match &self.socket {
+                    VmSocket::Datagram(s) => send_datagrams(s, &self.batch, budget, &self.shared)?,
+                    VmSocket::Stream(s) => send_stream(
+                        s,
+                        &self.batch,
+                        Output {
+                            out: &mut self.out,
+                            cap: self.out_cap,
+                            sent: &mut self.sent,
+                        },
+                        budget,
+                        &self.shared,
+                    )?,
+                };
+                continue;
+            }
+            // Drained vmnet: wait for packets, a stop, or room for pending stream bytes.
+            let pending = self.out.len() > self.sent;
+            let stop = self.shared.stop.wake_fd();
+            let mut waits = [Wait::read(&self.rx), Wait::read(&stop), Wait::read(&stop)];
+            let mut count = 2;
+            if let (VmSocket::Stream(s), true) = (&self.socket, pending) {
+                waits[2] = Wait::write(s);
+                count = 3;
+            }
+            let ready = sys::wait(&waits[..count], poll_interval).map_err(ExitReason::Io)?;
+            if let (VmSocket::Stream(s), true) = (&self.socket, ready[2] && count == 3) {
+                flush(s, &mut self.out, &mut self.sent)?;
+            }
+        }
+    }
+}
+
+/// Sends every frame of `batch` as one datagram, retrying a full receiver within `budget`,
+/// then dropping. Returns whether the last frame was dropped for a full receiver.
+fn send_datagrams(
+    socket: &UnixDatagram,
+    batch: &PacketBatch,
+    mut budget: Budget,
+    shared: &Shared,
+) -> Result<bool, ExitReason> {
+    let (mut packets, mut bytes, mut drops) = (0u64, 0u64, 0u64);
+    let mut result = Ok(());
+    let mut stalled = false;
+    'frames: for frame in batch {
+        stalled = false;
+        loop {
+            match sys::send(socket, frame) {
+                Ok(_) => {
+                    packets += 1;
+                    bytes += frame.len() as u64;
+                    continue 'frames;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if sys::is_full(&e) => {
+                    let Some(left) = budget.left(shared.stop.is_stopped()) else {
+                        drops += 1;
+                        stalled = true;
+                        continue 'frames;
+                    };
+                    if e.kind() == io::ErrorKind::WouldBlock {
+                        let stop = shared.stop.wake_fd();
+                        let waits = [Wait::write(socket), Wait::read(&stop)];
+                        if let Err(e) = sys::wait(&waits, left.min(RETRY_SLICE)) {
+                            result = Err(ExitReason::Io(e));
+                            break 'frames;
+                        }
+                    } else {
+                        // ENOBUFS: poll would report room at once; pause instead.
+                        thread::sleep(left.min(RETRY_PAUSE));
+                    }
+                }
+                // No peer yet (a bound socket still learning it), or it went away, or the
+                // receiver refuses the size: this frame cannot be delivered.
+                Err(e) if sys::is_no_peer(&e) || e.raw_os_error() == Some(libc::EMSGSIZE) => {
+                    drops += 1;
+                    continue 'frames;
+                }
+                Err(e) => {
+                    result = Err(ExitReason::Io(e));
+                    break 'frames;
+                }
+            }
+        }
+    }
+    shared.counters.add_to_vm(packets, bytes, drops);
+    result.map(|()| stalled)
+}
+
+/// The stream framing's output buffer: encoded bytes not yet sent are `out[*sent..]`, and
+/// `out` never grows beyond `cap` (so it never reallocates).
+struct Output<'a> {
+    out: &'a mut Vec<u8>,
+    cap: usize,
+    sent: &'a mut usize,
+}
+
+/// Encodes `batch` into the output buffer and sends what the socket takes. Frames that do not
+/// fit while the VM is not reading are dropped once `budget` is spent; a frame is only ever
+/// appended whole, so the stream stays in step. Returns whether the last frame was dropped.
+fn send_stream(
+    socket: &UnixStream,
+    batch: &PacketBatch,
+    output: Output<'_>,
+    mut budget: Budget,
+    shared: &Shared,
+) -> Result<bool, ExitReason> {
+    let Output { out, cap, sent } = output;
+    let (mut packets, mut bytes, mut drops) = (0u64, 0u64, 0u64);
+    let mut result = Ok(());
+    let mut stalled = false;
+    compact(out, sent);
+    'frames: for frame in batch {
+        stalled = false;
+        let need = LENGTH_PREFIX_LEN + frame.len();
+        while out.len() + need > cap {
+            if let Err(e) = flush(socket, out, sent) {
+                result = Err(e);
+                break 'frames;
+            }
+            compact(out, sent);
+            if out.len() + need <= cap {
+                break;
+            }
+            let Some(left) = budget.left(shared.stop.is_stopped()) else {
+                drops += 1;
+                stalled = true;
+                continue 'frames;
+            };
+            let stop = shared.stop.wake_fd();
+            let waits = [Wait::write(socket), Wait::read(&stop)];
+            if let Err(e) = sys::wait(&waits, left.min(RETRY_SLICE)) {
+                result = Err(ExitReason::Io(e));
+                break 'frames;
+            }
+        }
+        // Frames from vmnet are at most a slot long, far below the 32-bit prefix's limit.
+        let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(frame);
+        packets += 1;
+        bytes += frame.len() as u64;
+    }
+    if result.is_ok() {
+        result = flush(socket, out, sent);
+    }
+    shared.counters.add_to_vm(packets, bytes, drops);
+    result.map(|()| stalled)
+}
+
+/// Moves the unsent bytes to the front of the output buffer (no allocation).
+fn compact(out: &mut Vec<u8>, sent: &mut usize) {
+    if *sent > 0 {
+        let len = out.len();
+        out.copy_within(*sent..len, 0);
+        out.truncate(len - *sent);
+        *sent = 0;
+    }
+}
+
+/// Sends as much of the pending output as the socket takes now.
+fn flush(socket: &UnixStream, out: &mut Vec<u8>, sent: &mut usize) -> Step {
+    while *sent < out.len() {
+        match sys::send(socket, &out[*sent..]) {
+            Ok(0) => return Ok(()),
+            Ok(n) => *sent += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if sys::is_full(&e) => return Ok(()),
+            Err(e) if sys::is_closed(&e) => return Err(ExitReason::PeerClosed),
+            Err(e) => return Err(ExitReason::Io(e)),
+        }
+    }
+    out.clear();
+    *sent = 0;
+    Ok(())
+}
+
+/// VM to vmnet.
+pub(super) struct FromVm {
+    tx: WriteHalf,
+    socket: VmSocket,
+    shared: Arc<Shared>,
+    batch: PacketBatch,
+    /// Datagram framing: one datagram, one byte longer than the largest frame so an oversize
+    /// datagram shows as too long instead of being silently cut.
+    scratch: Box<[u8]>,
+    /// Stream framing.
+    decoder: StreamDecoder,
+    /// Datagram framing: whether replies have somewhere to go.
+    connected: bool,
+}
+
+impl FromVm {
+    pub(super) fn new(tx: WriteHalf, socket: VmSocket, shared: Arc<Shared>) -> Self {
+        let max = shared.max_frame_len;
+        let batch = PacketBatch::new(tx.parameters().write_max_packets(), max);
+        let (scratch, decoder, connected) = match &socket {
+            VmSocket::Datagram(s) => (
+                vec![0; max + 1].into_boxed_slice(),
+                // Unused: the smallest possible.
+                StreamDecoder::with_buffer_len(MIN_FRAME_LEN, 0),
+                s.peer_addr().is_ok(),
+            ),
+            VmSocket::Stream(_) => (Box::default(), StreamDecoder::new(max), true),
+        };
+        Self {
+            tx,
+            socket,
+            shared,
+            batch,
+            scratch,
+            decoder,
+            connected,
+        }
+    }
+
+    pub(super) fn run(mut self) -> WriteHalf {
+        let result = match &self.socket {
+            VmSocket::Datagram(_) => self.pump_datagrams(),
+            VmSocket::Stream(_) => self.pump_stream(),
+        };
+        if let Err(reason) = result {
+            self.shared.end(reason);
+        }
+        self.tx
+    }
+
+    fn wait_input(&self) -> Step {
+        let stop = self.shared.stop.wake_fd();
+        let socket = match &self.socket {
+            VmSocket::Datagram(s) => Wait::read(s),
+            VmSocket::Stream(s) => Wait::read(s),
+        };
+        sys::wait(
+            &[socket, Wait::read(&stop)],
+            self.shared.options.poll_interval,
+        )
+        .map(drop)
+        .map_err(ExitReason::Io)
+    }
+
+    fn pump_datagrams(&mut self) -> Step {
+        let VmSocket::Datagram(socket) = &self.socket else {
+            return Ok(());
+        };
+        let max = self.shared.max_frame_len;
+        loop {
+            if self.shared.stop.is_stopped() {
+                return Ok(());
+            }
+            self.batch.clear();
+            let mut malformed = 0;
+            let mut drained = false;
+            while self.batch.len() < self.batch.capacity() {
+                let received = if self.connected {
+                    socket.recv(&mut self.scratch)
+                } else {
+                    socket.recv_from(&mut self.scratch).map(|(n, from)| {
+                        // The first peer with an address becomes the VM: connect to it so
+                        // frames for the VM have somewhere to go.
+                        if let Some(path) = from.as_pathname() {
+                            self.connected = socket.connect(path).is_ok();
+                        }
+                        n
+                    })
+                };
+                match received {
+                    Ok(n) => {
+                        let frame = &self.scratch[..n.min(self.scratch.len())];
+                        match check_frame(frame, max) {
+                            Ok(()) => {
+                                if self.batch.push(frame).is_err() {
+                                    malformed += 1;
+                                }
+                            }
+                            Err(_) => malformed += 1,
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock || sys::is_no_peer(&e) => {
+                        drained = true;
+                        break;
+                    }
+                    Err(e) => {
+                        self.shared.counters.malformed(malformed);
+                        return Err(ExitReason::Io(e));
+                    }
+                }
+            }
+            self.shared.counters.malformed(malformed);
+            write_to_vmnet(&mut self.tx, &mut self.batch, &self.shared)?;
+            if drained {
+                self.wait_input()?;
+            }
+        }
+    }
+
+    fn pump_stream(&mut self) -> Step {
+        let VmSocket::Stream(socket) = &self.socket else {
+            return Ok(());
+        };
+        let mut socket: &UnixStream = socket;
+        loop {
+            if self.shared.stop.is_stopped() {
+                return Ok(());
+            }
+            let mut eof = false;
+            let mut drained = false;
+            let spare = self.decoder.spare_capacity_mut();
+            if spare.is_empty() {
+                // Only a failed decoder has no room, and that ends the bridge below; never
+                // read 0 bytes (it would look like the end of the stream).
+                drained = true;
+            } else {
+                match socket.read(spare) {
+                    Ok(0) => eof = true,
+                    Ok(n) => self.decoder.commit(n),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => drained = true,
+                    Err(e) if sys::is_closed(&e) => eof = true,
+                    Err(e) => return Err(ExitReason::Io(e)),
+                }
+            }
+            let mut malformed = 0;
+            let mut fatal = None;
+            self.batch.clear();
+            while let Some(item) = self.decoder.next_frame() {
+                match item {
+                    Ok(frame) => {
+                        if self.batch.len() == self.batch.capacity() {
+                            write_to_vmnet(&mut self.tx, &mut self.batch, &self.shared)?;
+                            self.batch.clear();
+                        }
+                        if self.batch.push(frame).is_err() {
+                            malformed += 1;
+                        }
+                    }
+                    Err(e) if e.is_fatal() => {
+                        fatal = Some(e);
+                        break;
+                    }
+                    Err(_) => malformed += 1,
+                }
+            }
+            self.shared.counters.malformed(malformed);
+            write_to_vmnet(&mut self.tx, &mut self.batch, &self.shared)?;
+            if let Some(e) = fatal {
+                self.shared.counters.protocol_error();
+                // Reset the connection: the VM sees the end of the stream and may reconnect.
+                let _ = socket.shutdown(std::net::Shutdown::Both);
+                return Err(ExitReason::Protocol(e));
+            }
+            if eof {
+                if self.decoder.finish().is_err() {
+                    self.shared.counters.malformed(1);
+                }
+                return Err(ExitReason::PeerClosed);
+            }
+            if drained {
+                self.wait_input()?;
+            }
+        }
+    }
+}
+
+/// Writes the whole batch to vmnet in calls of at most its write limit, retrying refused
+/// packets within the batch's budget, then dropping (and counting) the rest.
+fn write_to_vmnet(tx: &mut WriteHalf, batch: &mut PacketBatch, shared: &Shared) -> Step {
+    let mut budget = Budget::new(shared.options.write_timeout);
+    let (mut packets, mut bytes) = (0u64, 0u64);
+    let mut done = 0;
+    let mut result = Ok(());
+    while done < batch.len() {
+        match tx.write_batch_from(batch, done) {
+            Ok(k) if k > 0 => {
+                let k = k.min(batch.len() - done);
+                bytes += batch
+                    .iter()
+                    .skip(done)
+                    .take(k)
+                    .map(|f| f.len() as u64)
+                    .sum::<u64>();
+                packets += k as u64;
+                done += k;
+                continue;
+            }
+            Ok(_) => {}
+            Err(Error::Vmnet { status, .. }) if status.is_transient() => {}
+            Err(e) => {
+                result = Err(ExitReason::Interface(e));
+                break;
+            }
+        }
+        match budget.left(shared.stop.is_stopped()) {
+            Some(left) => thread::sleep(left.min(RETRY_PAUSE)),
+            None => break,
+        }
+    }
+    let drops = (batch.len() - done) as u64;
+    shared.counters.add_from_vm(packets, bytes, drops);
+    result
+}

@@ -1,0 +1,445 @@
+//! The tokio interface (`vmnet::async_io`), on the simulator.
+#![cfg(all(feature = "sim", feature = "tokio"))]
+
+mod common;
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use common::{SOON, frame};
+use futures_core::Stream;
+use tokio::time::timeout;
+use vmnet::async_io::{AsyncInterface, AsyncReadHalf, PacketStream};
+use vmnet::sim::{HostPort, Segment};
+use vmnet::{Error, InterfaceConfig, MacAddr, PacketBatch};
+
+/// Counts the allocations of threads that opt in (the test thread of a current-thread
+/// runtime, which also runs tokio's reactor there).
+struct Counting;
+
+static ALLOCATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+thread_local! {
+    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+// SAFETY: forwards to the system allocator unchanged; only counts.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if COUNTING.with(std::cell::Cell::get) {
+            ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract is passed on.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: the caller's contract is passed on.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.with(std::cell::Cell::get) {
+            ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract is passed on.
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn start(seg: &Segment) -> (AsyncInterface, MacAddr) {
+    let iface = seg.start(&InterfaceConfig::shared()).unwrap();
+    let mac = iface.parameters().mac_address().unwrap();
+    (AsyncInterface::new(iface).unwrap(), mac)
+}
+
+/// Sends frame `tag` (60 bytes, tagged at byte 20) from the host to `mac`.
+fn send(host: &HostPort, mac: MacAddr, tag: u8) {
+    host.send(&frame(mac, host.mac(), 60, tag)).unwrap();
+}
+
+/// Bounded: a hang fails the test instead of blocking CI.
+async fn soon<F: Future>(f: F) -> F::Output {
+    timeout(SOON, f)
+        .await
+        .expect("did not complete in time (lost wake-up?)")
+}
+
+/// The next frame the host sees, waiting (bounded) for it. Polls: `HostPort::recv_timeout`
+/// can miss the wake-up of frames after the first.
+fn host_recv(host: &HostPort) -> Vec<u8> {
+    let deadline = Instant::now() + SOON;
+    loop {
+        if let Some(f) = host.recv() {
+            return f;
+        }
+        assert!(Instant::now() < deadline, "no frame reached the host");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+async fn next<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
+    poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx)).await
+}
+
+#[test]
+fn async_types_are_send() {
+    fn send<T: Send>() {}
+    send::<AsyncInterface>();
+    send::<AsyncReadHalf>();
+    send::<PacketStream>();
+    send::<PacketStream<AsyncReadHalf>>();
+}
+
+#[tokio::test]
+async fn read_batch_wakes_when_the_host_sends() {
+    let seg = Segment::new();
+    let host = seg.host();
+    let (mut iface, mac) = start(&seg);
+    let mut batch = PacketBatch::for_interface(iface.parameters());
+    let sender = {
+        let host = host.clone();
+        tokio::spawn(async move {
+            // Let the reader wait first, so it must be woken.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            send(&host, mac, 7);
+        })
+    };
+    let n = soon(iface.read_batch(&mut batch)).await.unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(batch.get(0).unwrap()[20], 7);
+    sender.await.unwrap();
+    // Nothing more: the next read waits (and is cancelled by the timeout).
+    assert!(
+        timeout(Duration::from_millis(50), iface.read_batch(&mut batch))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn read_batch_never_returns_zero() {
+    let seg = Segment::new();
+    let host = seg.host();
+    let (mut iface, mac) = start(&seg);
+    let mut batch = PacketBatch::for_interface(iface.parameters());
+    for round in 0..20u8 {
+        send(&host, mac, round);
+        let n = soon(iface.read_batch(&mut batch)).await.unwrap();
+        assert_eq!(n, 1, "round {round}");
+        assert_eq!(batch.get(0).unwrap()[20], round);
+    }
+}
+
+#[tokio::test]
+async fn a_read_cancelled_by_a_timeout_loses_no_packet() {
+    let seg = Segment::new();
+    let host = seg.host();
+    let (mut iface, mac) = start(&seg);
+    let mut batch = PacketBatch::for_interface(iface.parameters());
+    // Cancelled while waiting.
+    assert!(
+        timeout(Duration::from_millis(20), iface.read_batch(&mut batch))
+            .await
+            .is_err()
+    );
+    send(&host, mac, 1);
+    send(&host, mac, 2);
+    // Cancelled before it was ever polled: nothing may be consumed.
+    drop(iface.read_batch(&mut batch));
+    let n = soon(iface.read_batch(&mut batch)).await.unwrap();
+    let tags: Vec<u8> = batch.iter().take(n).map(|f| f[20]).collect();
+    if n == 1 {
+        // The event thread may deliver the two frames as two readiness events.
+        soon(iface.read_batch(&mut batch)).await.unwrap();
+        assert_eq!([tags[0], batch.get(0).unwrap()[20]], [1, 2]);
+    } else {
+        assert_eq!(tags, [1, 2]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_cancelled_at_random_times_lose_nothing() {
+    const N: usize = 300;
+    let seg = Segment::builder().queue_capacity(N).build();
+    let host = seg.host();
+    let (mut iface, mac) = start(&seg);
+    let sender = std::thread::spawn(move || {
+        for i in 0..N {
+            send(&host, mac, i as u8);
+            if i % 5 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    });
+    let mut batch = PacketBatch::for_interface(iface.parameters());
+    let mut got = Vec::with_capacity(N);
+    let mut cancelled = 0;
+    let deadline = tokio::time::Instant::now() + SOON;
+    while got.len() < N {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stalled at {}",
+            got.len()
+        );
+        // Timeouts of 0 to 2 ms: many reads are cancelled, before or during their wait.
+        let limit = Duration::from_millis((got.len() as u64 + cancelled) % 3);
+        match timeout(limit, iface.read_batch(&mut batch)).await {
+            Ok(n) => got.extend(batch.iter().take(n.unwrap()).map(|f| f[20])),
+            Err(_) => cancelled += 1,
+        }
+    }
+    sender.join().unwrap();
+    let expected: Vec<u8> = (0..N).map(|i| i as u8).collect();
+    assert_eq!(got, expected, "every frame once, in order");
+    assert!(cancelled > 0, "the test must actually cancel reads");
+}
+
+#[tokio::test]
+async fn recv_reads_one_frame_at_a_time() {
+    let seg = Segment::new();
+    let host = seg.host();
+    let (mut iface, mac) = start(&seg);
+    send(&host, mac, 1);
+    send(&host, mac, 2);
+    let mut buf = vec![0; iface.parameters().max_packet_size()];
+    assert_eq!(soon(iface.recv(&mut buf)).await.unwrap(), 60);
+    assert_eq!(buf[20], 1);
+    assert_eq!(soon(iface.recv(&mut buf)).await.unwrap(), 60);
+    assert_eq!(buf[20], 2);
+    // Short buffers are refused at once, without waiting for a packet.
+    let mut small = [0u8; 100];
+    assert!(matches!(
+        soon(iface.recv(&mut small)).await,
+        Err(Error::BufferTooSmall { len: 100, .. })
+    ));
+    let mut small_batch = PacketBatch::new(8, 1000);
+    assert!(matches!(
+        soon(iface.read_batch(&mut small_batch)).await,
+        Err(Error::BufferTooSmall { len: 1000, .. })
+    ));
+}
+
+#[tokio::test]
+async fn packets_queued_before_wrapping_are_read() {
+    // The previous owner read one frame of two and stopped: the readiness descriptor is clear
+    // although a frame is waiting, and no new event will announce it.
+    let seg = Segment::new();
+    let host = seg.host();
+    let mut iface = seg.start(&InterfaceConfig::shared()).unwrap();
+    let mac = iface.parameters().mac_address().unwrap();
+    send(&host, mac, 1);
+    send(&host, mac, 2);
+    assert!(iface.wait_readable(Some(SOON)).unwrap());
+    // Let both arrive, then read just one.
+    std::thread::sleep(Duration::from_millis(20));
+    let mut buf = vec![0; 1514];
+    assert_eq!(iface.read(&mut buf).unwrap(), Some(60));
+    let mut iface = AsyncInterface::new(iface).unwrap();
+    let mut batch = PacketBatch::for_interface(iface.parameters());
+    assert_eq!(soon(iface.read_batch(&mut batch)).await.unwrap(), 1);
+    assert_eq!(batch.get(0).unwrap()[20], 2);
+}
+
+#[tokio::test]
+async fn sync_reads_through_get_mut_miss_nothing() {
+    let seg = Segment::new();
+    let host = seg.host();
+    let (mut iface, mac) = start(&seg);
+    let mut batch = PacketBatch::for_interface(iface.parameters());
+    // An async read that finds nothing: from now on readiness comes from the reactor.
+    assert!(
+        timeout(Duration::from_millis(20), iface.read_batch(&mut batch))
+            .await
+            .is_err()
+    );
+    send(&host, mac, 1);
+    send(&host, mac, 2);
+    assert!(iface.get_ref().wait_readable(Some(SOON)).unwrap());
+    std::thread::sleep(Duration::from_millis(20));
+    // A synchronous read of one frame clears the descriptor; one frame stays queued.
+    let mut buf = vec![0; 1514];
+    assert_eq!(iface.get_mut().read(&mut buf).unwrap(), Some(60));
+    assert_eq!(buf[20], 1);
+    assert_eq!(soon(iface.read_batch(&mut batch)).await.unwrap(), 1);
+    assert_eq!(batch.get(0).unwrap()[20], 2);
+}
+
+#[tokio::test]
+async fn writes_pass_through() {
+    let seg = Segment::new();
+    let host = seg.host();
+    let (mut iface, mac) = start(&seg);
+    let f = frame(host.mac(), mac, 80, 3);
+    assert!(iface.write(&f).unwrap());
+    let mut batch = PacketBatch::for_interface(iface.parameters());
+    batch.push(&f).unwrap();
+    batch.push(&f).unwrap();
+    assert_eq!(iface.write_batch(&mut batch).unwrap(), 2);
+    assert_eq!(iface.write_batch_from(&mut batch, 1).unwrap(), 1);
+    for _ in 0..4 {
+        assert_eq!(host_recv(&host), f);
+    }
+    assert!(iface.get_ref().parameters().mac_address() == Some(mac));
+    let plain = iface.into_inner();
+    assert_eq!(seg.stats().interfaces, 1, "into_inner keeps it running");
+    plain.stop().unwrap();
+}
+
+#[tokio::test]
+async fn the_stream_yields_frames_in_order() {
+    let seg = Segment::new();
+    let host = seg.host();
+    let (iface, mac) = start(&seg);
+    let mut frames = iface.into_stream();
+    for i in 0..10 {
+        send(&host, mac, i);
+    }
+    for i in 0..10 {
+        let f = soon(next(&mut frames)).await.unwrap().unwrap();
+        assert_eq!((f.len(), f[20]), (60, i));
+    }
+    assert_eq!(frames.buffered(), 0);
+    // Waits for more rather than ending.
+    assert!(
+        timeout(Duration::from_millis(50), next(&mut frames))
+            .await
+            .is_err()
+    );
+    send(&host, mac, 42);
+    assert_eq!(soon(next(&mut frames)).await.unwrap().unwrap()[20], 42);
+    let iface = frames.into_inner();
+    assert_eq!(iface.parameters().mac_address(), Some(mac));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_frames_across_batches() {
+    const N: usize = 3000;
+    let seg = Segment::builder().queue_capacity(N).build();
+    let host = seg.host();
+    let (mut iface, mac) = start(&seg);
+    let read_max = iface.parameters().read_max_packets();
+    let h = host.clone();
+    let sender = std::thread::spawn(move || {
+        for i in 0..N {
+            h.send(&frame(mac, h.mac(), 60 + i % 1000, i as u8))
+                .unwrap();
+        }
+    });
+    let mut batch = PacketBatch::for_interface(iface.parameters());
+    let (mut got, mut reads, mut largest) = (0, 0, 0);
+    while got < N {
+        let n = soon(iface.read_batch(&mut batch)).await.unwrap();
+        assert!(n >= 1 && n <= read_max);
+        for f in batch.iter().take(n) {
+            assert_eq!(f.len(), 60 + got % 1000, "exact length of frame {got}");
+            assert_eq!(f[20], got as u8, "in order");
+            got += 1;
+        }
+        reads += 1;
+        largest = largest.max(n);
+    }
+    sender.join().unwrap();
+    assert!(reads > 1, "more frames than one batch");
+    assert!(largest > 1, "reads are batched");
+
+    // The same through a stream.
+    let mut frames = iface.into_stream();
+    let h = host.clone();
+    let sender = std::thread::spawn(move || {
+        for i in 0..N {
+            h.send(&frame(mac, h.mac(), 60, i as u8)).unwrap();
+        }
+    });
+    for i in 0..N {
+        let f = soon(next(&mut frames)).await.unwrap().unwrap();
+        assert_eq!(f[20], i as u8);
+    }
+    sender.join().unwrap();
+    assert_eq!(seg.stats().dropped, 0);
+}
+
+#[tokio::test]
+async fn split_halves_read_and_write_independently() {
+    let seg = Segment::new();
+    let host = seg.host();
+    let (iface, mac) = start(&seg);
+    let (mut reader, mut writer) = iface.split().unwrap();
+    let read_task = tokio::spawn(async move {
+        let mut batch = PacketBatch::for_interface(reader.parameters());
+        let n = soon(reader.read_batch(&mut batch)).await.unwrap();
+        (reader, batch.get(0).unwrap()[20], n)
+    });
+    let f = frame(host.mac(), mac, 64, 9);
+    assert!(writer.write(&f).unwrap());
+    assert_eq!(host_recv(&host), f);
+    send(&host, mac, 5);
+    let (reader, tag, n) = soon(read_task).await.unwrap();
+    assert_eq!((tag, n), (5, 1));
+    // A stream over the read half, then back together.
+    let mut frames = reader.into_stream();
+    send(&host, mac, 6);
+    assert_eq!(soon(next(&mut frames)).await.unwrap().unwrap()[20], 6);
+    let iface = frames.into_inner().into_inner().unsplit(writer).unwrap();
+    iface.stop().unwrap();
+    assert_eq!(seg.stats().interfaces, 0);
+}
+
+#[tokio::test]
+async fn the_last_half_dropped_stops_the_interface() {
+    let seg = Segment::new();
+    let host = seg.host();
+    let (iface, mac) = start(&seg);
+    let (reader, writer) = iface.split().unwrap();
+    let mut frames = reader.into_stream();
+    send(&host, mac, 1);
+    assert!(soon(next(&mut frames)).await.unwrap().is_ok());
+    drop(writer);
+    assert_eq!(seg.stats().interfaces, 1, "the read half keeps it running");
+    send(&host, mac, 2);
+    assert_eq!(soon(next(&mut frames)).await.unwrap().unwrap()[20], 2);
+    drop(frames);
+    assert_eq!(seg.stats().interfaces, 0, "the last half stops it");
+}
+
+#[test]
+fn the_allocation_counter_counts() {
+    let before = ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed);
+    COUNTING.with(|c| c.set(true));
+    let v = std::hint::black_box(vec![0u8; 10]);
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(v.len(), 10);
+    assert!(ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed) > before);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn read_batch_allocates_nothing_in_steady_state() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let seg = Segment::new();
+    let host = seg.host();
+    let (mut iface, mac) = start(&seg);
+    let f = frame(mac, host.mac(), 600, 0);
+    let mut batch = PacketBatch::for_interface(iface.parameters());
+    // A warm-up pass, then a counted one: the host sends, the async read waits and reads.
+    for counted in [false, true] {
+        let before = ALLOCATIONS.load(Relaxed);
+        COUNTING.with(|c| c.set(counted));
+        for _ in 0..50 {
+            for _ in 0..8 {
+                host.send(&f).unwrap();
+            }
+            let mut got = 0;
+            while got < 8 {
+                got += soon(iface.read_batch(&mut batch)).await.unwrap();
+            }
+        }
+        COUNTING.with(|c| c.set(false));
+        assert_eq!(
+            ALLOCATIONS.load(Relaxed) - before,
+            0,
+            "allocations in read_batch"
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! The bridge's packet path allocates nothing in steady state, in either framing.
+//!
+//! A counting global allocator counts every allocation in the process while counting is on:
+//! the bridge's two threads, the simulator's event thread, and this test's own "VM" and
+//! "network" loops, which use preallocated buffers only. Warm-up rounds run first, so
+//! one-time set-up (buffers, a learned peer address) is not counted.
+#![cfg(feature = "sim")]
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{SOON, frame};
+use vmnet::InterfaceConfig;
+use vmnet::bridge::{self, BridgeOptions, RunningBridge};
+use vmnet::sim::{HostPort, Segment};
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract is passed on.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract is passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract is passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Both tests count process-wide, so they must not overlap.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+const ROUND: usize = 64;
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vmnet-alloc-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Receives `n` frames at the host into `buf`, without allocating.
+fn host_receive(host: &HostPort, buf: &mut [u8], n: usize) {
+    let deadline = Instant::now() + SOON;
+    let mut got = 0;
+    while got < n {
+        match host.recv_into(buf) {
+            Ok(Some(_)) => got += 1,
+            Ok(None) => {
+                assert!(Instant::now() < deadline, "host stalled");
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+fn wait_to_vm(bridge: &RunningBridge, packets: u64) {
+    let deadline = Instant::now() + SOON;
+    while bridge.stats().to_vm.packets < packets {
+        assert!(Instant::now() < deadline, "bridge stalled");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// One round: `ROUND` frames each way through the bridge.
+fn datagram_round(
+    host: &HostPort,
+    vm: &UnixDatagram,
+    to_vm: &[u8],
+    from_vm: &[u8],
+    buf: &mut [u8],
+) {
+    for _ in 0..ROUND {
+        host.send(to_vm).unwrap();
+    }
+    for _ in 0..ROUND {
+        assert_eq!(vm.recv(buf).unwrap(), to_vm.len());
+    }
+    for _ in 0..ROUND {
+        vm.send(from_vm).unwrap();
+    }
+    host_receive(host, buf, ROUND);
+}
+
+#[test]
+fn the_counter_counts() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    COUNTING.store(true, Ordering::SeqCst);
+    let v = std::hint::black_box(vec![1u8; 10]);
+    COUNTING.store(false, Ordering::SeqCst);
+    assert_eq!(v.len(), 10);
+    assert!(
+        ALLOCATIONS.swap(0, Ordering::SeqCst) >= 1,
+        "the harness must see it"
+    );
+}
+
+#[test]
+fn the_datagram_bridge_allocates_nothing_per_packet() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = temp_dir("dgram");
+    let seg = Segment::new();
+    let host = seg.host();
+    let iface = seg.start(&InterfaceConfig::shared()).unwrap();
+    let mac = iface.parameters().mac_address().unwrap();
+    let ours = UnixDatagram::bind(dir.join("bridge.sock")).unwrap();
+    let vm = UnixDatagram::bind(dir.join("vm.sock")).unwrap();
+    vm.connect(dir.join("bridge.sock")).unwrap();
+    ours.connect(dir.join("vm.sock")).unwrap();
+    vm.set_read_timeout(Some(SOON)).unwrap();
+    let bridge = bridge::spawn(iface, ours, &BridgeOptions::new()).unwrap();
+    let to_vm = frame(mac, host.mac(), 1000, 1);
+    let from_vm = frame(host.mac(), mac, 1514, 2);
+    let mut buf = vec![0u8; 2048];
+    for _ in 0..3 {
+        datagram_round(&host, &vm, &to_vm, &from_vm, &mut buf);
+    }
+    wait_to_vm(&bridge, 3 * ROUND as u64);
+
+    COUNTING.store(true, Ordering::SeqCst);
+    for _ in 0..10 {
+        datagram_round(&host, &vm, &to_vm, &from_vm, &mut buf);
+    }
+    wait_to_vm(&bridge, 13 * ROUND as u64);
+    COUNTING.store(false, Ordering::SeqCst);
+
+    let allocations = ALLOCATIONS.swap(0, Ordering::SeqCst);
+    let stats = bridge.stop_and_join().stats;
+    assert_eq!(stats.from_vm.packets, 13 * ROUND as u64);
+    assert_eq!(allocations, 0, "allocations on the packet path");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_stream_bridge_allocates_nothing_per_packet() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = temp_dir("stream");
+    let seg = Segment::new();
+    let host = seg.host();
+    let iface = seg.start(&InterfaceConfig::shared()).unwrap();
+    let mac = iface.parameters().mac_address().unwrap();
+    let listener = UnixListener::bind(dir.join("qemu.sock")).unwrap();
+    let mut vm = UnixStream::connect(dir.join("qemu.sock")).unwrap();
+    let (ours, _) = listener.accept().unwrap();
+    vm.set_read_timeout(Some(SOON)).unwrap();
+    let bridge = bridge::spawn(iface, ours, &BridgeOptions::new()).unwrap();
+    let to_vm = frame(mac, host.mac(), 1000, 1);
+    let mut from_vm = Vec::new();
+    for _ in 0..ROUND {
+        bridge::encode_stream_frame(&frame(host.mac(), mac, 1514, 2), &mut from_vm).unwrap();
+    }
+    let mut buf = vec![0u8; 2048];
+    let round = |vm: &mut UnixStream, buf: &mut [u8]| {
+        for _ in 0..ROUND {
+            host.send(&to_vm).unwrap();
+        }
+        for _ in 0..ROUND {
+            vm.read_exact(&mut buf[..4 + to_vm.len()]).unwrap();
+        }
+        vm.write_all(&from_vm).unwrap();
+        host_receive(&host, buf, ROUND);
+    };
+    for _ in 0..3 {
+        round(&mut vm, &mut buf);
+    }
+
+    COUNTING.store(true, Ordering::SeqCst);
+    for _ in 0..10 {
+        round(&mut vm, &mut buf);
+    }
+    COUNTING.store(false, Ordering::SeqCst);
+
+    let allocations = ALLOCATIONS.swap(0, Ordering::SeqCst);
+    let stats = bridge.stop_and_join().stats;
+    assert_eq!(stats.to_vm.packets, 13 * ROUND as u64);
+    assert_eq!(stats.from_vm.packets, 13 * ROUND as u64);
+    assert_eq!(allocations, 0, "allocations on the packet path");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,687 @@
+//! The socket bridge, end to end: a simulated vmnet interface on one side, real unix sockets
+//! (bound in a temporary directory) on the other, in both framings; and the `vmnet-bridge`
+//! binary itself.
+#![cfg(feature = "sim")]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{SOON, frame, within};
+use vmnet::bridge::{
+    self, BridgeOptions, BridgeStats, ExitReason, MalformedFrame, RunningBridge, VmSocket,
+};
+use vmnet::sim::{HostPort, Segment};
+use vmnet::{Interface, InterfaceConfig, MacAddr};
+
+/// A fresh directory under the system's temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("vmnet-e2e-{}-{n}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Setup {
+    seg: Segment,
+    host: HostPort,
+    mac: MacAddr,
+    iface: Interface,
+}
+
+fn setup(queue: usize) -> Setup {
+    let seg = Segment::builder()
+        .queue_capacity(queue)
+        .host_queue_capacity(queue)
+        .build();
+    let host = seg.host();
+    let iface = seg.start(&InterfaceConfig::shared()).unwrap();
+    let mac = iface.parameters().mac_address().unwrap();
+    Setup {
+        seg,
+        host,
+        mac,
+        iface,
+    }
+}
+
+/// The VM's datagram socket and the bridge's, bound side by side and connected to each other.
+fn datagram_pair(dir: &TempDir) -> (UnixDatagram, UnixDatagram) {
+    let ours = UnixDatagram::bind(dir.path("bridge.sock")).unwrap();
+    let vm = UnixDatagram::bind(dir.path("vm.sock")).unwrap();
+    vm.connect(dir.path("bridge.sock")).unwrap();
+    ours.connect(dir.path("vm.sock")).unwrap();
+    vm.set_read_timeout(Some(SOON)).unwrap();
+    vm.set_write_timeout(Some(SOON)).unwrap();
+    (vm, ours)
+}
+
+/// The VM's stream connection and the bridge's, through a listening socket (the bridge
+/// listens, QEMU connects).
+fn stream_pair(dir: &TempDir) -> (UnixStream, UnixStream) {
+    let path = dir.path("qemu.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let vm = UnixStream::connect(&path).unwrap();
+    let (ours, _) = listener.accept().unwrap();
+    vm.set_read_timeout(Some(SOON)).unwrap();
+    vm.set_write_timeout(Some(SOON)).unwrap();
+    (vm, ours)
+}
+
+fn options() -> BridgeOptions {
+    BridgeOptions::new().send_timeout(Duration::from_millis(10))
+}
+
+/// Waits (bounded) until `cond` holds for the bridge's counters.
+fn wait_stats(bridge: &RunningBridge, what: &str, cond: impl Fn(&BridgeStats) -> bool) {
+    let deadline = Instant::now() + SOON;
+    while !cond(&bridge.stats()) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {}",
+            bridge.stats()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The next frame the host sees, waiting (bounded) for it. Polls: `HostPort::recv_timeout`
+/// can miss the wake-up of frames after the first.
+fn host_recv(host: &HostPort) -> Vec<u8> {
+    let deadline = Instant::now() + SOON;
+    loop {
+        if let Some(f) = host.recv() {
+            return f;
+        }
+        assert!(Instant::now() < deadline, "no frame reached the host");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Reads one stream frame (prefix and body) from the VM's end.
+fn read_stream_frame(vm: &mut UnixStream) -> Vec<u8> {
+    let mut prefix = [0u8; 4];
+    vm.read_exact(&mut prefix).unwrap();
+    let mut f = vec![0; u32::from_be_bytes(prefix) as usize];
+    vm.read_exact(&mut f).unwrap();
+    f
+}
+
+fn framed(f: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    bridge::encode_stream_frame(f, &mut out).unwrap();
+    out
+}
+
+/// Stops and joins the bridge within a bound, returning what it left.
+fn finish(bridge: RunningBridge) -> bridge::BridgeExit {
+    within(SOON, move || bridge.stop_and_join())
+}
+
+#[test]
+fn datagram_frames_flow_both_ways() {
+    let dir = TempDir::new("dgram");
+    let Setup {
+        seg,
+        host,
+        mac,
+        iface,
+    } = setup(1024);
+    let (vm, ours) = datagram_pair(&dir);
+    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    assert_eq!(bridge.framing(), bridge::Framing::Datagram);
+
+    // Network to VM: one datagram per frame, exact, in order.
+    let sent: Vec<Vec<u8>> = (0..50)
+        .map(|i| frame(mac, host.mac(), 60 + i * 29, i as u8))
+        .collect();
+    for f in &sent {
+        host.send(f).unwrap();
+    }
+    let mut buf = vec![0; 2048];
+    for f in &sent {
+        let n = vm.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &f[..]);
+    }
+
+    // VM to network.
+    for i in 0..50u8 {
+        vm.send(&frame(host.mac(), mac, 1514 - usize::from(i), i))
+            .unwrap();
+    }
+    for i in 0..50u8 {
+        let f = host_recv(&host);
+        assert_eq!((f.len(), f[20]), (1514 - usize::from(i), i));
+    }
+
+    wait_stats(&bridge, "counters", |s| {
+        s.to_vm.packets == 50 && s.from_vm.packets == 50
+    });
+    let exit = finish(bridge);
+    assert!(
+        matches!(exit.reason, ExitReason::Stopped),
+        "{}",
+        exit.reason
+    );
+    let s = exit.stats;
+    assert_eq!(
+        s.to_vm.bytes,
+        sent.iter().map(|f| f.len() as u64).sum::<u64>()
+    );
+    assert_eq!(s.from_vm.bytes, (0..50u64).map(|i| 1514 - i).sum::<u64>());
+    assert_eq!((s.to_vm.drops, s.from_vm.drops, s.malformed), (0, 0, 0));
+    let iface = exit.interface.expect("the interface comes back");
+    assert_eq!(seg.stats().interfaces, 1);
+    iface.stop().unwrap();
+}
+
+#[test]
+fn a_bound_datagram_socket_learns_the_vm_from_its_first_datagram() {
+    let dir = TempDir::new("learn");
+    let Setup {
+        host, mac, iface, ..
+    } = setup(1024);
+    // The bridge only binds (vmnet-bridge --listen); the VM connects to it.
+    let ours = UnixDatagram::bind(dir.path("bridge.sock")).unwrap();
+    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    let vm = UnixDatagram::bind(dir.path("vm.sock")).unwrap();
+    vm.connect(dir.path("bridge.sock")).unwrap();
+    vm.set_read_timeout(Some(SOON)).unwrap();
+
+    // Before the VM spoke, frames for it have nowhere to go: dropped and counted.
+    host.send(&frame(mac, host.mac(), 60, 1)).unwrap();
+    wait_stats(&bridge, "a drop", |s| s.to_vm.drops == 1);
+
+    vm.send(&frame(host.mac(), mac, 60, 2)).unwrap();
+    assert_eq!(host_recv(&host)[20], 2);
+    host.send(&frame(mac, host.mac(), 60, 3)).unwrap();
+    let mut buf = [0u8; 2048];
+    assert_eq!(vm.recv(&mut buf).unwrap(), 60);
+    assert_eq!(buf[20], 3);
+    finish(bridge);
+}
+
+#[test]
+fn stream_frames_flow_both_ways() {
+    let dir = TempDir::new("stream");
+    let Setup {
+        host, mac, iface, ..
+    } = setup(1024);
+    let (mut vm, ours) = stream_pair(&dir);
+    let bridge = bridge::spawn(iface, VmSocket::Stream(ours), &options()).unwrap();
+    assert_eq!(bridge.framing(), bridge::Framing::Stream);
+
+    let sent: Vec<Vec<u8>> = (0..100)
+        .map(|i| frame(mac, host.mac(), 14 + i * 15, i as u8))
+        .collect();
+    for f in &sent {
+        host.send(f).unwrap();
+    }
+    for f in &sent {
+        assert_eq!(&read_stream_frame(&mut vm), f);
+    }
+
+    // VM to network: frames coalesced in one write, and one frame written a byte at a time.
+    let mut burst = Vec::new();
+    for i in 0..20u8 {
+        burst.extend_from_slice(&framed(&frame(host.mac(), mac, 100 + usize::from(i), i)));
+    }
+    vm.write_all(&burst).unwrap();
+    let slow = framed(&frame(host.mac(), mac, 1514, 99));
+    for b in &slow {
+        vm.write_all(std::slice::from_ref(b)).unwrap();
+        vm.flush().unwrap();
+    }
+    for i in 0..20u8 {
+        let f = host_recv(&host);
+        assert_eq!((f.len(), f[20]), (100 + usize::from(i), i));
+    }
+    let f = host_recv(&host);
+    assert_eq!((f.len(), f[20]), (1514, 99));
+
+    wait_stats(&bridge, "counters", |s| {
+        s.to_vm.packets == 100 && s.from_vm.packets == 21
+    });
+    let exit = finish(bridge);
+    assert_eq!((exit.stats.malformed, exit.stats.protocol_errors), (0, 0));
+}
+
+#[test]
+fn malformed_datagrams_are_counted_and_dropped() {
+    let dir = TempDir::new("bad-dgram");
+    let Setup {
+        host, mac, iface, ..
+    } = setup(1024);
+    let (vm, ours) = datagram_pair(&dir);
+    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    vm.send(&[]).unwrap();
+    vm.send(&[0xff; 10]).unwrap();
+    vm.send(&frame(host.mac(), mac, 1515, 0)).unwrap();
+    vm.send(&frame(host.mac(), mac, 9000, 0)).unwrap();
+    vm.send(&frame(host.mac(), mac, 60, 7)).unwrap();
+    let f = host_recv(&host);
+    assert_eq!(
+        (f.len(), f[20]),
+        (60, 7),
+        "only the good frame gets through"
+    );
+    wait_stats(&bridge, "malformed frames", |s| s.malformed == 4);
+    assert_eq!(host.pending(), 0);
+    assert!(
+        !bridge.is_finished(),
+        "malformed frames do not end the bridge"
+    );
+    let exit = finish(bridge);
+    assert_eq!(exit.stats.from_vm.packets, 1);
+}
+
+#[test]
+fn malformed_stream_frames_are_counted_and_dropped() {
+    let dir = TempDir::new("bad-stream");
+    let Setup {
+        host, mac, iface, ..
+    } = setup(1024);
+    let (mut vm, ours) = stream_pair(&dir);
+    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    let mut wire = vec![0, 0, 0, 0]; // empty
+    wire.extend_from_slice(&[0, 0, 0, 5, 1, 2, 3, 4, 5]); // runt
+    wire.extend_from_slice(&framed(&frame(host.mac(), mac, 2000, 0))); // too long
+    wire.extend_from_slice(&framed(&frame(host.mac(), mac, 60, 7)));
+    vm.write_all(&wire).unwrap();
+    let f = host_recv(&host);
+    assert_eq!((f.len(), f[20]), (60, 7), "the stream stayed in step");
+    wait_stats(&bridge, "malformed frames", |s| s.malformed == 3);
+    assert!(!bridge.is_finished());
+    // Still in step afterwards.
+    vm.write_all(&framed(&frame(host.mac(), mac, 61, 8)))
+        .unwrap();
+    assert_eq!(host_recv(&host)[20], 8);
+    let exit = finish(bridge);
+    assert_eq!(
+        (exit.stats.from_vm.packets, exit.stats.protocol_errors),
+        (2, 0)
+    );
+}
+
+#[test]
+fn an_absurd_length_prefix_resets_the_connection() {
+    let dir = TempDir::new("desync");
+    let Setup {
+        host, mac, iface, ..
+    } = setup(1024);
+    let (mut vm, ours) = stream_pair(&dir);
+    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    let mut wire = framed(&frame(host.mac(), mac, 60, 1));
+    wire.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n"); // not the stream framing
+    vm.write_all(&wire).unwrap();
+    assert_eq!(host_recv(&host)[20], 1);
+    assert!(bridge.wait_timeout(SOON), "the bridge ends by itself");
+    // The VM sees the connection closed.
+    let mut rest = Vec::new();
+    let _ = vm.read_to_end(&mut rest);
+    let exit = bridge.join();
+    match exit.reason {
+        ExitReason::Protocol(MalformedFrame::Desynchronized { len }) => {
+            assert_eq!(len, u32::from_be_bytes(*b"GET ") as usize);
+        }
+        other => panic!("expected a protocol error, got {other}"),
+    }
+    assert_eq!(exit.stats.protocol_errors, 1);
+    assert_eq!(exit.stats.from_vm.packets, 1);
+    assert!(
+        exit.interface.is_some(),
+        "the interface survives the connection"
+    );
+}
+
+#[test]
+fn a_stream_cut_inside_a_frame_is_counted_when_the_vm_closes() {
+    let dir = TempDir::new("truncated");
+    let Setup { iface, .. } = setup(1024);
+    let (mut vm, ours) = stream_pair(&dir);
+    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    vm.write_all(&[0, 0, 0, 100]).unwrap();
+    vm.write_all(&[0xab; 50]).unwrap();
+    drop(vm);
+    assert!(bridge.wait_timeout(SOON));
+    let exit = bridge.join();
+    assert!(
+        matches!(exit.reason, ExitReason::PeerClosed),
+        "{}",
+        exit.reason
+    );
+    assert_eq!(exit.stats.malformed, 1);
+    assert_eq!(exit.stats.from_vm.packets, 0);
+    // The interface is back and works for a new connection.
+    let iface = exit.interface.unwrap();
+    let (_vm, ours) = stream_pair(&TempDir::new("again"));
+    let again = bridge::spawn(iface, ours, &options()).unwrap();
+    finish(again);
+}
+
+#[test]
+fn a_vm_that_stops_reading_datagrams_causes_drops_not_a_stall() {
+    const N: usize = 4000;
+    let dir = TempDir::new("slow-dgram");
+    let Setup {
+        seg,
+        host,
+        mac,
+        iface,
+    } = setup(N);
+    let (vm, ours) = datagram_pair(&dir);
+    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    // The VM never reads: its socket fills up after a few hundred datagrams.
+    for i in 0..N {
+        host.send(&frame(mac, host.mac(), 200, i as u8)).unwrap();
+    }
+    wait_stats(&bridge, "every frame delivered or dropped", |s| {
+        s.to_vm.packets + s.to_vm.drops == N as u64
+    });
+    let s = bridge.stats();
+    assert!(s.to_vm.drops > 0, "{s}");
+    assert_eq!(seg.stats().dropped, 0, "the bridge kept reading vmnet");
+    // The other direction is not held up.
+    vm.send(&frame(host.mac(), mac, 60, 1)).unwrap();
+    assert_eq!(host_recv(&host)[20], 1);
+    let t0 = Instant::now();
+    finish(bridge);
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    // What did get through is intact and in order.
+    let mut buf = [0u8; 2048];
+    let mut last = None;
+    vm.set_nonblocking(true).unwrap();
+    while let Ok(n) = vm.recv(&mut buf) {
+        assert_eq!(n, 200);
+        last = Some(buf[20]);
+    }
+    assert!(last.is_some());
+}
+
+#[test]
+fn a_vm_that_stops_reading_the_stream_causes_drops_not_a_stall() {
+    const N: usize = 6000;
+    let dir = TempDir::new("slow-stream");
+    let Setup {
+        seg,
+        host,
+        mac,
+        iface,
+    } = setup(N);
+    let (mut vm, ours) = stream_pair(&dir);
+    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    // Large frames fill the socket buffer and the bridge's output buffer quickly.
+    for i in 0..N {
+        host.send(&frame(mac, host.mac(), 1514, i as u8)).unwrap();
+    }
+    wait_stats(&bridge, "every frame queued or dropped", |s| {
+        s.to_vm.packets + s.to_vm.drops == N as u64
+    });
+    let s = bridge.stats();
+    assert!(s.to_vm.drops > 0, "{s}");
+    assert_eq!(seg.stats().dropped, 0);
+    vm.write_all(&framed(&frame(host.mac(), mac, 60, 1)))
+        .unwrap();
+    assert_eq!(host_recv(&host)[20], 1);
+    // The stream is still in step: what the VM reads now are whole frames, in order.
+    let mut previous: Option<u8> = None;
+    for _ in 0..100 {
+        let f = read_stream_frame(&mut vm);
+        assert_eq!(f.len(), 1514);
+        if let Some(p) = previous {
+            assert!(f[20] != p, "no duplicate");
+        }
+        previous = Some(f[20]);
+    }
+    let t0 = Instant::now();
+    finish(bridge);
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+}
+
+#[test]
+fn the_stop_handle_ends_the_bridge_promptly() {
+    for framing in ["datagram", "stream"] {
+        let dir = TempDir::new("stop");
+        let Setup { seg, iface, .. } = setup(1024);
+        // A long poll interval: the stop must wake the threads, not wait for it.
+        let opts = options().poll_interval(Duration::from_secs(30));
+        // The VM's ends stay open while the bridge runs.
+        let (_vm_datagram, _vm_stream, bridge) = if framing == "datagram" {
+            let (vm, ours) = datagram_pair(&dir);
+            (Some(vm), None, bridge::spawn(iface, ours, &opts).unwrap())
+        } else {
+            let (vm, ours) = stream_pair(&dir);
+            (None, Some(vm), bridge::spawn(iface, ours, &opts).unwrap())
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!bridge.is_finished());
+        let stop = bridge.stop_handle();
+        let t0 = Instant::now();
+        std::thread::spawn(move || stop.stop()).join().unwrap();
+        assert!(bridge.wait_timeout(SOON), "{framing}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "{framing}: {:?}",
+            t0.elapsed()
+        );
+        let exit = bridge.join();
+        assert!(matches!(exit.reason, ExitReason::Stopped));
+        drop(exit);
+        assert_eq!(
+            seg.stats().interfaces,
+            0,
+            "dropping the exit stops the interface"
+        );
+    }
+}
+
+#[test]
+fn dropping_a_running_bridge_stops_it() {
+    let dir = TempDir::new("drop");
+    let Setup { seg, iface, .. } = setup(1024);
+    let (_vm, ours) = stream_pair(&dir);
+    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    within(SOON, move || drop(bridge));
+    assert_eq!(seg.stats().interfaces, 0);
+}
+
+#[test]
+fn the_vm_closing_the_stream_ends_the_bridge() {
+    let dir = TempDir::new("close");
+    let Setup { iface, .. } = setup(1024);
+    let (vm, ours) = stream_pair(&dir);
+    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    drop(vm);
+    assert!(bridge.wait_timeout(SOON));
+    let exit = bridge.join();
+    assert!(matches!(exit.reason, ExitReason::PeerClosed));
+    assert_eq!(exit.stats, BridgeStats::default());
+}
+
+/// Sends `signal` to the child process.
+#[cfg(feature = "cli")]
+fn kill(child: &std::process::Child, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) with our own child's pid and a valid signal number.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+}
+
+/// Waits (bounded) for the child to exit; kills it and fails the test otherwise.
+#[cfg(feature = "cli")]
+fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + SOON;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("vmnet-bridge did not exit in time");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[cfg(feature = "cli")]
+fn wait_for_path(path: &std::path::Path, child: &mut std::process::Child) {
+    let deadline = Instant::now() + SOON;
+    while !path.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("vmnet-bridge exited early: {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn the_binary_prints_help() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vmnet-bridge"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for option in [
+        "--mode",
+        "--socket",
+        "--framing",
+        "--listen",
+        "--stats-interval",
+    ] {
+        assert!(
+            help.contains(option),
+            "{option} missing from --help:\n{help}"
+        );
+    }
+    // A bad argument is an error with a message, not a panic.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vmnet-bridge"))
+        .args([
+            "--mode",
+            "sideways",
+            "--socket",
+            "/nonexistent",
+            "--framing",
+            "stream",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn the_binary_bridges_a_datagram_vm_and_stops_on_sigterm() {
+    use std::process::{Command, Stdio};
+    let dir = TempDir::new("bin");
+    let socket = dir.path("bridge.sock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vmnet-bridge"))
+        .args(["--mode", "shared", "--framing", "datagram", "--listen"])
+        .arg("--socket")
+        .arg(&socket)
+        .args(["--stats-interval", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_path(&socket, &mut child);
+    let vm = UnixDatagram::bind(dir.path("vm.sock")).unwrap();
+    vm.connect(&socket).unwrap();
+    vm.set_read_timeout(Some(SOON)).unwrap();
+    // The simulated network reflects the frame back to the interface (the default).
+    let sent = frame(
+        MacAddr::BROADCAST,
+        MacAddr::new([2, 0, 0, 0, 0, 9]),
+        80,
+        0x5a,
+    );
+    vm.send(&sent).unwrap();
+    let mut buf = [0u8; 2048];
+    let n = vm.recv(&mut buf).expect("the reflected frame");
+    assert_eq!(n, 80);
+    assert_eq!(&buf[12..n], &sent[12..], "payload reflected unchanged");
+    kill(&child, libc::SIGTERM);
+    let status = wait_exit(&mut child);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{status}\n{stderr}");
+    assert!(stderr.contains("simulator"), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("final") && last.contains("to VM: 1 packets"),
+        "{stderr}"
+    );
+    assert!(!socket.exists(), "the bound socket is removed at exit");
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn the_binary_serves_stream_connections_one_after_another() {
+    use std::process::{Command, Stdio};
+    let dir = TempDir::new("bin-stream");
+    let socket = dir.path("qemu.sock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vmnet-bridge"))
+        .args(["--mode", "host", "--framing", "stream", "--listen"])
+        .arg("--socket")
+        .arg(&socket)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_path(&socket, &mut child);
+    for round in 0..2u8 {
+        let mut vm = UnixStream::connect(&socket).unwrap();
+        vm.set_read_timeout(Some(SOON)).unwrap();
+        let sent = frame(
+            MacAddr::BROADCAST,
+            MacAddr::new([2, 0, 0, 0, 0, 9]),
+            64,
+            round,
+        );
+        vm.write_all(&framed(&sent)).unwrap();
+        let got = read_stream_frame(&mut vm);
+        assert_eq!(&got[12..], &sent[12..]);
+        // Closing ends this connection; the bridge waits for the next one.
+    }
+    kill(&child, libc::SIGINT);
+    let status = wait_exit(&mut child);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{status}\n{stderr}");
+    assert!(stderr.contains("final"), "{stderr}");
+}

@@ -1,0 +1,154 @@
+//! `cargo xtask bench [--quick]`: runs the criterion benchmarks and prints a table.
+//!
+//! The benchmarks (`vmnet/benches/`) compare the safe layer on the simulator with a baseline
+//! that only copies the same bytes the same number of times (see `vmnet/benches/sim_io.rs`).
+//! Criterion measures; this reads its estimates (`<target>/criterion/<group>/<bench>/new/`)
+//! and prints frames/s, Gbit/s, the baseline's and the ratio of the two, with the machine.
+//! `--quick` shortens warm-up and measurement (1 s + 2 s per benchmark) for a rough look.
+
+use std::path::Path;
+use std::process::Command;
+
+/// The criterion bench targets of `vmnet`, and their groups: each group has `safe/<size>` and
+/// `baseline/<size>` benchmarks whose throughput is in frames (elements) per iteration.
+const BENCHES: &[(&str, &str)] = &[("sim_io", "sim_io"), ("bridge_io", "bridge_io")];
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let mut quick = false;
+    for arg in args {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            other => return Err(format!("bench: unknown argument `{other}`")),
+        }
+    }
+    let criterion_home = crate::toolchain::target_dir().join("criterion");
+    let mut groups = Vec::new();
+    for (bench, group) in BENCHES {
+        let file = super::root().join(format!("vmnet/benches/{bench}.rs"));
+        if !file.exists() {
+            eprintln!("xtask: no {} (skipped)", file.display());
+            continue;
+        }
+        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cmd.args([
+            "bench",
+            "-p",
+            "vmnet",
+            "--all-features",
+            "--bench",
+            bench,
+            "--",
+        ])
+        .env("CRITERION_HOME", &criterion_home);
+        if quick {
+            cmd.args(["--warm-up-time", "1", "--measurement-time", "2"]);
+        }
+        super::run(&mut cmd)?;
+        groups.push(*group);
+    }
+    println!();
+    println!("{}", machine());
+    for group in groups {
+        println!();
+        print!("{}", table(&criterion_home.join(group), group)?);
+    }
+    Ok(())
+}
+
+/// One line about the machine: cores, CPU model, compiler.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    let rustc = crate::toolchain::output(
+        Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into())).arg("-V"),
+    )
+    .unwrap_or_else(|e| e);
+    format!("machine: {cores} cores, {cpu}, {rustc}")
+}
+
+/// The table of one group: one row per frame size.
+fn table(dir: &Path, group: &str) -> Result<String, String> {
+    let safe_dir = dir.join("safe");
+    let mut sizes: Vec<u64> = std::fs::read_dir(&safe_dir)
+        .map_err(|e| format!("no results in {}: {e}", safe_dir.display()))?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    sizes.sort_unstable();
+    let mut out = format!(
+        "{group}: one batch per iteration, safe layer vs. copy baseline\n\
+         | frame (bytes) | frames/batch | safe frames/s | safe Gbit/s | baseline frames/s | baseline Gbit/s | safe/baseline |\n\
+         |---:|---:|---:|---:|---:|---:|---:|\n"
+    );
+    for size in sizes {
+        let safe = result(&dir.join("safe").join(size.to_string()))?;
+        let base = result(&dir.join("baseline").join(size.to_string()))?;
+        let gbit = |fps: f64| fps * size as f64 * 8.0 / 1e9;
+        out.push_str(&format!(
+            "| {size} | {} | {:.3} M | {:.2} | {:.3} M | {:.2} | {:.2} |\n",
+            safe.frames_per_iteration,
+            safe.frames_per_second() / 1e6,
+            gbit(safe.frames_per_second()),
+            base.frames_per_second() / 1e6,
+            gbit(base.frames_per_second()),
+            safe.frames_per_second() / base.frames_per_second(),
+        ));
+    }
+    Ok(out)
+}
+
+struct Measured {
+    /// Criterion's typical time per iteration (the slope estimate, else the mean), in ns.
+    nanos: f64,
+    frames_per_iteration: u64,
+}
+
+impl Measured {
+    fn frames_per_second(&self) -> f64 {
+        self.frames_per_iteration as f64 * 1e9 / self.nanos
+    }
+}
+
+fn result(dir: &Path) -> Result<Measured, String> {
+    let read = |name: &str| {
+        let path = dir.join("new").join(name);
+        std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let estimates = read("estimates.json")?;
+    let benchmark = read("benchmark.json")?;
+    let section = match estimates.find("\"slope\":{") {
+        Some(i) => &estimates[i..],
+        None => {
+            let i = estimates
+                .find("\"mean\":{")
+                .ok_or_else(|| format!("no mean in {}", dir.display()))?;
+            &estimates[i..]
+        }
+    };
+    let nanos = number_after(section, "\"point_estimate\":")
+        .ok_or_else(|| format!("no point estimate in {}", dir.display()))?;
+    let frames = number_after(&benchmark, "\"Elements\":")
+        .ok_or_else(|| format!("no element throughput in {}", dir.display()))?;
+    Ok(Measured {
+        nanos,
+        frames_per_iteration: frames as u64,
+    })
+}
+
+/// The number right after `key` in `json`.
+fn number_after(json: &str, key: &str) -> Option<f64> {
+    let start = json.find(key)? + key.len();
+    let text: String = json[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'))
+        .collect();
+    text.parse().ok()
+}
