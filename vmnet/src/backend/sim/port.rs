@@ -1,5 +1,6 @@
 //! A simulated port: a bounded receive ring, and for interfaces an event thread.
 
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -21,6 +22,8 @@ pub(super) struct Port {
     pub(super) attached: AtomicBool,
     pub(super) dropped: AtomicU64,
     ring: Mutex<Ring>,
+    /// Wakes the event thread (waiting for `event_due`) and `wait_frame` callers (waiting for
+    /// a frame). Notified only when one of them is waiting: a notification is a system call.
     ready: Condvar,
 }
 
@@ -29,9 +32,27 @@ struct Ring {
     slots: Vec<Vec<u8>>,
     head: usize,
     len: usize,
-    /// Frames arrived since the event thread last looked.
+    /// Frames arrived that the event thread has not yet turned into an event.
     event_due: bool,
+    /// The event thread raised an event and no read has started since: frames arriving now
+    /// need no new event (the notifier is armed until that read), so they wake nobody. Reads
+    /// clear it, so the first frame after a read raises the next event.
+    signalled: bool,
+    /// The event thread is waiting for `event_due`.
+    event_waiting: bool,
+    /// Threads waiting in [`Port::wait_frame`].
+    frame_waiters: usize,
     closed: bool,
+}
+
+/// A port's receive ring, locked for a run of deliveries (one write call's frames to this
+/// port). Dropping it unlocks the ring, adds its drops to the port's counter and wakes
+/// whoever the deliveries concern: once per run instead of once per frame.
+pub(super) struct Inbox<'a> {
+    port: &'a Port,
+    ring: ManuallyDrop<MutexGuard<'a, Ring>>,
+    wake: bool,
+    dropped: u64,
 }
 
 impl Port {
@@ -53,6 +74,9 @@ impl Port {
                 head: 0,
                 len: 0,
                 event_due: false,
+                signalled: false,
+                event_waiting: false,
+                frame_waiters: 0,
                 closed: false,
             }),
             ready: Condvar::new(),
@@ -63,44 +87,34 @@ impl Port {
         self.ring.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues a copy of `frame`; returns false (and counts a drop) when the ring is full or the
-    /// frame is larger than this port's maximum packet size.
-    pub(super) fn deliver(&self, frame: &[u8]) -> bool {
-        if frame.len() > self.max_packet_size {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return false;
+    /// Locks the receive ring for deliveries.
+    pub(super) fn inbox(&self) -> Inbox<'_> {
+        Inbox {
+            port: self,
+            ring: ManuallyDrop::new(self.ring()),
+            wake: false,
+            dropped: 0,
         }
-        let mut ring = self.ring();
-        if ring.closed || ring.len == ring.slots.len() {
-            drop(ring);
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return false;
-        }
-        let index = (ring.head + ring.len) % ring.slots.len();
-        let slot = &mut ring.slots[index];
-        slot.clear();
-        slot.extend_from_slice(frame);
-        ring.len += 1;
-        // Wake waiters on the first frame since the event thread looked, and whenever the
-        // ring stops being empty (the host endpoint has no event thread to clear the flag).
-        if !ring.event_due || ring.len == 1 {
-            ring.event_due = true;
-            self.ready.notify_all();
-        }
-        true
     }
 
     /// Moves up to `max` queued frames out through `take`, oldest first, while `take`
     /// accepts them (it returns false to stop without consuming). Returns how many moved.
+    ///
+    /// A call counts as a read: frames arriving after it raise a new event.
     pub(super) fn drain(&self, max: usize, mut take: impl FnMut(usize, &[u8]) -> bool) -> usize {
         let mut ring = self.ring();
+        ring.signalled = false;
         let mut n = 0;
         while n < max && ring.len > 0 {
             let head = ring.head;
             if !take(n, &ring.slots[head]) {
                 break;
             }
-            ring.head = (head + 1) % ring.slots.len();
+            ring.head = if head + 1 == ring.slots.len() {
+                0
+            } else {
+                head + 1
+            };
             ring.len -= 1;
             n += 1;
         }
@@ -117,27 +131,35 @@ impl Port {
             if ring.closed {
                 return false;
             }
-            ring = match deadline {
-                None => self
-                    .ready
-                    .wait(ring)
-                    .unwrap_or_else(PoisonError::into_inner),
+            let left = match deadline {
+                None => None,
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return false;
                     }
+                    Some(left)
+                }
+            };
+            ring.frame_waiters += 1;
+            ring = match left {
+                None => self
+                    .ready
+                    .wait(ring)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(left) => {
                     self.ready
                         .wait_timeout(ring, left)
                         .unwrap_or_else(PoisonError::into_inner)
                         .0
                 }
             };
+            ring.frame_waiters -= 1;
         }
     }
 
-    /// For the event thread: waits until frames arrived since the last call (returns the
-    /// queue length) or the port is closed (returns `None`).
+    /// For the event thread: waits until frames arrived that need an event and are still
+    /// queued (returns the queue length, never 0) or the port is closed (returns `None`).
     pub(super) fn next_event(&self) -> Option<usize> {
         let mut ring = self.ring();
         loop {
@@ -146,12 +168,20 @@ impl Port {
             }
             if ring.event_due {
                 ring.event_due = false;
-                return Some(ring.len);
+                // A read may have taken the frames already: then there is nothing to signal,
+                // and `signalled` must stay clear so that the next frame raises an event.
+                if ring.len > 0 {
+                    ring.signalled = true;
+                    return Some(ring.len);
+                }
+                continue;
             }
+            ring.event_waiting = true;
             ring = self
                 .ready
                 .wait(ring)
                 .unwrap_or_else(PoisonError::into_inner);
+            ring.event_waiting = false;
         }
     }
 
@@ -164,6 +194,56 @@ impl Port {
 
     pub(super) fn queued(&self) -> usize {
         self.ring().len
+    }
+}
+
+impl Inbox<'_> {
+    /// The port this inbox belongs to.
+    pub(super) fn port(&self) -> &Port {
+        self.port
+    }
+
+    /// Queues a copy of `frame`; returns false (and counts a drop) when the ring is full or
+    /// closed, or the frame is larger than the port's maximum packet size.
+    pub(super) fn deliver(&mut self, frame: &[u8]) -> bool {
+        let ring = &mut **self.ring;
+        if frame.len() > self.port.max_packet_size || ring.closed || ring.len == ring.slots.len() {
+            self.dropped += 1;
+            return false;
+        }
+        // head < slots and len < slots here, so one subtraction wraps (no division per frame).
+        let mut index = ring.head + ring.len;
+        if index >= ring.slots.len() {
+            index -= ring.slots.len();
+        }
+        let slot = &mut ring.slots[index];
+        slot.clear();
+        slot.extend_from_slice(frame);
+        ring.len += 1;
+        if ring.len == 1 && ring.frame_waiters > 0 {
+            self.wake = true;
+        }
+        if !ring.event_due && !ring.signalled {
+            ring.event_due = true;
+            self.wake |= ring.event_waiting;
+        }
+        true
+    }
+}
+
+impl Drop for Inbox<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the guard is dropped exactly once, here, and `self.ring` is not used after.
+        unsafe { ManuallyDrop::drop(&mut self.ring) };
+        if self.dropped > 0 {
+            self.port.dropped.fetch_add(self.dropped, Ordering::Relaxed);
+        }
+        // After unlocking, so that the woken thread does not block on the lock at once. No
+        // wake-up is lost: a waiter registers itself (event_waiting, frame_waiters) under the
+        // lock and releases it atomically in `Condvar::wait`, before the deliveries locked it.
+        if self.wake {
+            self.port.ready.notify_all();
+        }
     }
 }
 
@@ -267,5 +347,113 @@ impl HostPort {
     /// Frames the host side dropped because its queue was full.
     pub fn dropped(&self) -> u64 {
         self.port.dropped.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    const FRAME: [u8; 60] = [0x5a; 60];
+
+    fn port() -> Arc<Port> {
+        Arc::new(Port::new(None, false, 1514, 8))
+    }
+
+    fn deliver(port: &Port) -> bool {
+        port.inbox().deliver(&FRAME)
+    }
+
+    fn event_due(port: &Port) -> bool {
+        port.ring().event_due
+    }
+
+    #[test]
+    fn one_event_per_read_cycle_and_none_without_frames() {
+        let port = port();
+        assert!(deliver(&port));
+        assert!(deliver(&port));
+        assert_eq!(port.next_event(), Some(2));
+        // Signalled: later frames need no event until a read.
+        assert!(deliver(&port));
+        assert!(!event_due(&port));
+        assert_eq!(port.drain(usize::MAX, |_, _| true), 3);
+        // The first frame after the read raises the next one.
+        assert!(deliver(&port));
+        assert!(event_due(&port));
+        assert_eq!(port.next_event(), Some(1));
+    }
+
+    #[test]
+    fn frames_read_before_the_event_thread_looks_raise_no_empty_event() {
+        let port = port();
+        assert!(deliver(&port));
+        assert_eq!(port.drain(usize::MAX, |_, _| true), 1);
+        // The event thread now finds the event due but the ring empty: it must go on
+        // waiting (no event for nothing), and the next frame must still raise one.
+        let (tx, rx) = mpsc::channel();
+        let events = {
+            let port = port.clone();
+            std::thread::spawn(move || {
+                while let Some(n) = port.next_event() {
+                    tx.send(n).unwrap();
+                }
+            })
+        };
+        assert!(rx.recv_timeout(Duration::from_millis(50)).is_err());
+        assert!(deliver(&port));
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(1));
+        port.close();
+        events.join().unwrap();
+    }
+
+    #[test]
+    fn an_inbox_wakes_a_waiting_event_thread_for_its_whole_run() {
+        let port = port();
+        let events = {
+            let port = port.clone();
+            std::thread::spawn(move || port.next_event())
+        };
+        while !port.ring().event_waiting {
+            std::thread::yield_now();
+        }
+        let mut inbox = port.inbox();
+        assert!(inbox.deliver(&FRAME));
+        assert!(inbox.wake);
+        assert!(inbox.deliver(&FRAME));
+        drop(inbox);
+        assert_eq!(events.join().unwrap(), Some(2));
+    }
+
+    #[test]
+    fn a_full_closed_or_oversize_delivery_is_dropped_and_counted() {
+        let port = Arc::new(Port::new(None, false, 100, 2));
+        let mut inbox = port.inbox();
+        assert!(!inbox.deliver(&[0; 101]));
+        assert!(inbox.deliver(&FRAME));
+        assert!(inbox.deliver(&FRAME));
+        assert!(!inbox.deliver(&FRAME));
+        drop(inbox);
+        port.close();
+        assert!(!deliver(&port));
+        assert_eq!(port.dropped.load(Ordering::Relaxed), 3);
+        assert_eq!(port.queued(), 2);
+    }
+
+    #[test]
+    fn wait_frame_wakes_on_the_first_frame_and_times_out_without_one() {
+        let port = port();
+        assert!(!port.wait_frame(Some(Instant::now() + Duration::from_millis(20))));
+        let waiter = {
+            let port = port.clone();
+            std::thread::spawn(move || port.wait_frame(None))
+        };
+        while port.ring().frame_waiters == 0 {
+            std::thread::yield_now();
+        }
+        assert!(deliver(&port));
+        assert!(waiter.join().unwrap());
+        assert_eq!(port.ring().frame_waiters, 0);
     }
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use vmnet_sys::vmpktdesc;
 
 use super::network::SimNetworkConfig;
-use super::port::{HostPort, Port};
+use super::port::{HostPort, Inbox, Port};
 use crate::backend::{Driver, NetworkConfigDriver, StartContext, Started};
 use crate::capabilities::{Capabilities, Feature};
 use crate::config::{InterfaceConfig, Mode};
@@ -288,6 +288,7 @@ impl Segment {
                 write_max: params.write_max_packets(),
                 events: Mutex::new(Some(events)),
                 rules: Mutex::new(Vec::new()),
+                stop_timeout: ctx.options.stop_timeout,
             }),
             params,
         })
@@ -374,43 +375,7 @@ impl SegmentInner {
     /// Delivers `frame`, sent by `from`, to every port that should receive it.
     pub(super) fn route(&self, from: &Arc<Port>, frame: &[u8]) {
         let ports = self.ports();
-        self.route_locked(&ports, from, frame);
-    }
-
-    fn route_locked(&self, ports: &[Arc<Port>], from: &Arc<Port>, frame: &[u8]) {
-        if frame.len() < ETHERNET_HEADER {
-            self.runts.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        let mut dst = [0u8; 6];
-        dst.copy_from_slice(&frame[..6]);
-        let dst = MacAddr::new(dst);
-        let mut delivered = 0;
-        let allowed = |to: &Port| !(from.isolated && to.isolated);
-        if !Arc::ptr_eq(from, &self.host) && self.host.deliver(frame) {
-            delivered += 1;
-        }
-        let owner = (!dst.is_multicast())
-            .then(|| ports.iter().find(|p| p.mac == Some(dst)))
-            .flatten();
-        match owner {
-            Some(to) => {
-                if !Arc::ptr_eq(to, from) && allowed(to) && to.deliver(frame) {
-                    delivered += 1;
-                }
-            }
-            // Broadcast, multicast or unknown unicast: flood (unknown unicast only reaches
-            // ports without an allocated MAC, which take any address).
-            None => {
-                for to in ports {
-                    let takes = dst.is_multicast() || to.mac.is_none();
-                    if takes && !Arc::ptr_eq(to, from) && allowed(to) && to.deliver(frame) {
-                        delivered += 1;
-                    }
-                }
-            }
-        }
-        self.delivered.fetch_add(delivered, Ordering::Relaxed);
+        Router::new(self, &ports, from).send(frame);
     }
 
     fn detach(&self, port: &Arc<Port>) {
@@ -422,6 +387,105 @@ impl SegmentInner {
         }
         drop(ports);
         port.close();
+    }
+}
+
+/// Routes the frames of one sender, in order, while the segment's port list is locked.
+///
+/// The host endpoint's ring and the last destination's ring stay locked between frames (as
+/// [`Inbox`]es), so a batch to one interface locks each ring once and wakes each receiver at
+/// most once. Lock order: port list, then host ring, then one destination ring; every other
+/// user of a ring locks only that ring, and routers never run at once (the port list lock).
+struct Router<'a> {
+    segment: &'a SegmentInner,
+    ports: &'a [Arc<Port>],
+    from: &'a Arc<Port>,
+    /// The host endpoint's ring; `None` when the host is the sender.
+    host: Option<Inbox<'a>>,
+    /// The ring of the last destination.
+    last: Option<Inbox<'a>>,
+    /// The last unicast destination looked up, and the port that has it.
+    owner: Option<(MacAddr, Option<&'a Arc<Port>>)>,
+    delivered: u64,
+}
+
+impl<'a> Router<'a> {
+    fn new(segment: &'a SegmentInner, ports: &'a [Arc<Port>], from: &'a Arc<Port>) -> Self {
+        Router {
+            segment,
+            ports,
+            from,
+            host: (!Arc::ptr_eq(from, &segment.host)).then(|| segment.host.inbox()),
+            last: None,
+            owner: None,
+            delivered: 0,
+        }
+    }
+
+    fn send(&mut self, frame: &[u8]) {
+        if frame.len() < ETHERNET_HEADER {
+            self.segment.runts.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let mut dst = [0u8; 6];
+        dst.copy_from_slice(&frame[..6]);
+        let dst = MacAddr::new(dst);
+        if let Some(host) = &mut self.host {
+            self.delivered += u64::from(host.deliver(frame));
+        }
+        if dst.is_multicast() {
+            self.flood(frame, |_| true);
+            return;
+        }
+        // The port list cannot change while it is locked, so the last lookup's answer holds
+        // for a run of frames to one destination.
+        let owner = match self.owner {
+            Some((mac, owner)) if mac == dst => owner,
+            _ => {
+                let owner = self.ports.iter().find(|p| p.mac == Some(dst));
+                self.owner = Some((dst, owner));
+                owner
+            }
+        };
+        match owner {
+            Some(to) => self.deliver(to, frame),
+            // Unknown unicast only reaches ports without an allocated MAC, which take any
+            // address.
+            None => self.flood(frame, |to| to.mac.is_none()),
+        }
+    }
+
+    /// Delivers to every port that `takes` the frame.
+    fn flood(&mut self, frame: &[u8], takes: impl Fn(&Port) -> bool) {
+        for to in self.ports {
+            if takes(to) {
+                self.deliver(to, frame);
+            }
+        }
+    }
+
+    /// Delivers to `to` unless it is the sender or isolation forbids it.
+    fn deliver(&mut self, to: &'a Arc<Port>, frame: &[u8]) {
+        if Arc::ptr_eq(to, self.from) || (self.from.isolated && to.isolated) {
+            return;
+        }
+        let inbox = match &mut self.last {
+            Some(inbox) if std::ptr::eq(inbox.port(), &**to) => inbox,
+            last => {
+                // Unlock (and wake) the previous destination before locking the next.
+                *last = None;
+                last.insert(to.inbox())
+            }
+        };
+        self.delivered += u64::from(inbox.deliver(frame));
+    }
+}
+
+impl Drop for Router<'_> {
+    fn drop(&mut self) {
+        self.segment
+            .delivered
+            .fetch_add(self.delivered, Ordering::Relaxed);
     }
 }
 
@@ -441,9 +505,7 @@ impl EventThread {
             .name("vmnet-sim-events".into())
             .spawn(move || {
                 while let Some(queued) = port.next_event() {
-                    if queued > 0 {
-                        notifier.signal(Some(queued as u64));
-                    }
+                    notifier.signal(Some(queued as u64));
                 }
                 *done.0.lock().unwrap_or_else(PoisonError::into_inner) = true;
                 done.1.notify_all();
@@ -495,6 +557,17 @@ struct SimDriver {
     events: Mutex<Option<EventThread>>,
     /// Port-forwarding rules: stored and listed (the simulator forwards nothing).
     rules: Mutex<Vec<PortForwardingRule>>,
+    /// How long [`Drop`] waits for the event thread of a driver nobody stopped.
+    stop_timeout: Duration,
+}
+
+impl Drop for SimDriver {
+    fn drop(&mut self) {
+        // `Interface` stops its driver before dropping it, which makes this a no-op; a driver
+        // dropped unstopped still detaches its port and ends its event thread. A stuck
+        // callback only leaves the thread detached (the error says so, and goes nowhere).
+        let _ = self.stop(self.stop_timeout);
+    }
 }
 
 fn vmnet_error(operation: Operation, status: Status) -> Error {
@@ -555,6 +628,7 @@ impl Driver for SimDriver {
             return Err(vmnet_error(Operation::Write, Status::PacketTooBig));
         }
         let ports = self.segment.ports();
+        let mut router = Router::new(&self.segment, &ports, &self.port);
         for desc in descs.iter() {
             // SAFETY: the caller guarantees one valid iovec per descriptor whose base is
             // valid for reads of iov_len bytes.
@@ -565,7 +639,7 @@ impl Driver for SimDriver {
                     iov.iov_len.min(desc.vm_pkt_size),
                 )
             };
-            self.segment.route_locked(&ports, &self.port, frame);
+            router.send(frame);
         }
         Ok(descs.len())
     }
