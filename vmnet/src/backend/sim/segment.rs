@@ -575,18 +575,31 @@ fn vmnet_error(operation: Operation, status: Status) -> Error {
 }
 
 impl SimDriver {
-    fn check_descriptors(&self, descs: &[vmpktdesc], op: Operation, max: usize) -> Result<()> {
+    /// vmnet's checks of a call's descriptors, in its order: stopped, too many packets, not
+    /// one iovec, then (for writes, `max_size`) a packet too big.
+    fn check_descriptors(
+        &self,
+        descs: &[vmpktdesc],
+        op: Operation,
+        max_packets: usize,
+        max_size: usize,
+    ) -> Result<()> {
         if !self.port.attached.load(Ordering::Acquire) {
             return Err(Error::Stopped);
         }
-        if descs.len() > max {
+        if descs.len() > max_packets {
             return Err(vmnet_error(op, Status::TooManyPackets));
         }
-        if descs
-            .iter()
-            .any(|d| d.vm_pkt_iovcnt != 1 || d.vm_pkt_iov.is_null())
-        {
+        let (mut bad_iovec, mut too_big) = (false, false);
+        for d in descs {
+            bad_iovec |= d.vm_pkt_iovcnt != 1 || d.vm_pkt_iov.is_null();
+            too_big |= d.vm_pkt_size > max_size;
+        }
+        if bad_iovec {
             return Err(vmnet_error(op, Status::InvalidArgument));
+        }
+        if too_big {
+            return Err(vmnet_error(op, Status::PacketTooBig));
         }
         Ok(())
     }
@@ -594,7 +607,7 @@ impl SimDriver {
 
 impl Driver for SimDriver {
     unsafe fn read(&self, descs: &mut [vmpktdesc]) -> Result<usize> {
-        self.check_descriptors(descs, Operation::Read, self.read_max)?;
+        self.check_descriptors(descs, Operation::Read, self.read_max, usize::MAX)?;
         let mut too_small = false;
         let n = self.port.drain(descs.len(), |i, frame| {
             let desc = &mut descs[i];
@@ -620,13 +633,12 @@ impl Driver for SimDriver {
     }
 
     unsafe fn write(&self, descs: &mut [vmpktdesc]) -> Result<usize> {
-        self.check_descriptors(descs, Operation::Write, self.write_max)?;
-        if descs
-            .iter()
-            .any(|d| d.vm_pkt_size > self.port.max_packet_size)
-        {
-            return Err(vmnet_error(Operation::Write, Status::PacketTooBig));
-        }
+        self.check_descriptors(
+            descs,
+            Operation::Write,
+            self.write_max,
+            self.port.max_packet_size,
+        )?;
         let ports = self.segment.ports();
         let mut router = Router::new(&self.segment, &ports, &self.port);
         for desc in descs.iter() {
