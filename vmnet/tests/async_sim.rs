@@ -5,14 +5,14 @@ mod common;
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{SOON, frame};
+use common::{SOON, frame, host_recv};
 use futures_core::Stream;
 use tokio::time::timeout;
 use vmnet::async_io::{AsyncInterface, AsyncReadHalf, PacketStream};
 use vmnet::sim::{HostPort, Segment};
-use vmnet::{Error, InterfaceConfig, MacAddr, PacketBatch};
+use vmnet::{Error, Interface, InterfaceConfig, MacAddr, PacketBatch};
 
 /// Counts the allocations of threads that opt in (the test thread of a current-thread
 /// runtime, which also runs tokio's reactor there).
@@ -49,10 +49,11 @@ unsafe impl std::alloc::GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn start(seg: &Segment) -> (AsyncInterface, MacAddr) {
+/// The host port of `seg`, and an async interface started on it with its MAC address.
+fn start(seg: &Segment) -> (HostPort, AsyncInterface, MacAddr) {
     let iface = seg.start(&InterfaceConfig::shared()).unwrap();
     let mac = iface.parameters().mac_address().unwrap();
-    (AsyncInterface::new(iface).unwrap(), mac)
+    (seg.host(), AsyncInterface::new(iface).unwrap(), mac)
 }
 
 /// Sends frame `tag` (60 bytes, tagged at byte 20) from the host to `mac`.
@@ -67,17 +68,28 @@ async fn soon<F: Future>(f: F) -> F::Output {
         .expect("did not complete in time (lost wake-up?)")
 }
 
-/// The next frame the host sees, waiting (bounded) for it. Polls: `HostPort::recv_timeout`
-/// can miss the wake-up of frames after the first.
-fn host_recv(host: &HostPort) -> Vec<u8> {
-    let deadline = Instant::now() + SOON;
-    loop {
-        if let Some(f) = host.recv() {
-            return f;
-        }
-        assert!(Instant::now() < deadline, "no frame reached the host");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+/// Asserts that `f` is still waiting after `ms` milliseconds; the timeout then cancels it.
+async fn assert_waits<F: Future>(ms: u64, f: F) {
+    assert!(timeout(Duration::from_millis(ms), f).await.is_err());
+}
+
+/// The host sends frames 1 and 2 to `mac`; once both are queued, `iface` reads frame 1
+/// synchronously. That read clears the readiness descriptor although frame 2 is waiting.
+fn queue_two_read_one(host: &HostPort, mac: MacAddr, iface: &mut Interface) {
+    send(host, mac, 1);
+    send(host, mac, 2);
+    assert!(iface.wait_readable(Some(SOON)).unwrap());
+    // Let both arrive, then read just one.
+    std::thread::sleep(Duration::from_millis(20));
+    let mut buf = vec![0; 1514];
+    assert_eq!(iface.read(&mut buf).unwrap(), Some(60));
+    assert_eq!(buf[20], 1);
+}
+
+/// Reads (bounded) one batch, which must hold exactly one frame; returns the frame's tag.
+async fn read_one(iface: &mut AsyncInterface, batch: &mut PacketBatch) -> u8 {
+    assert_eq!(soon(iface.read_batch(batch)).await.unwrap(), 1);
+    batch.get(0).unwrap()[20]
 }
 
 async fn next<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
@@ -96,8 +108,7 @@ fn async_types_are_send() {
 #[tokio::test]
 async fn read_batch_wakes_when_the_host_sends() {
     let seg = Segment::new();
-    let host = seg.host();
-    let (mut iface, mac) = start(&seg);
+    let (host, mut iface, mac) = start(&seg);
     let mut batch = PacketBatch::for_interface(iface.parameters());
     let sender = {
         let host = host.clone();
@@ -107,23 +118,16 @@ async fn read_batch_wakes_when_the_host_sends() {
             send(&host, mac, 7);
         })
     };
-    let n = soon(iface.read_batch(&mut batch)).await.unwrap();
-    assert_eq!(n, 1);
-    assert_eq!(batch.get(0).unwrap()[20], 7);
+    assert_eq!(read_one(&mut iface, &mut batch).await, 7);
     sender.await.unwrap();
     // Nothing more: the next read waits (and is cancelled by the timeout).
-    assert!(
-        timeout(Duration::from_millis(50), iface.read_batch(&mut batch))
-            .await
-            .is_err()
-    );
+    assert_waits(50, iface.read_batch(&mut batch)).await;
 }
 
 #[tokio::test]
 async fn read_batch_never_returns_zero() {
     let seg = Segment::new();
-    let host = seg.host();
-    let (mut iface, mac) = start(&seg);
+    let (host, mut iface, mac) = start(&seg);
     let mut batch = PacketBatch::for_interface(iface.parameters());
     for round in 0..20u8 {
         send(&host, mac, round);
@@ -136,15 +140,10 @@ async fn read_batch_never_returns_zero() {
 #[tokio::test]
 async fn a_read_cancelled_by_a_timeout_loses_no_packet() {
     let seg = Segment::new();
-    let host = seg.host();
-    let (mut iface, mac) = start(&seg);
+    let (host, mut iface, mac) = start(&seg);
     let mut batch = PacketBatch::for_interface(iface.parameters());
     // Cancelled while waiting.
-    assert!(
-        timeout(Duration::from_millis(20), iface.read_batch(&mut batch))
-            .await
-            .is_err()
-    );
+    assert_waits(20, iface.read_batch(&mut batch)).await;
     send(&host, mac, 1);
     send(&host, mac, 2);
     // Cancelled before it was ever polled: nothing may be consumed.
@@ -164,8 +163,7 @@ async fn a_read_cancelled_by_a_timeout_loses_no_packet() {
 async fn reads_cancelled_at_random_times_lose_nothing() {
     const N: usize = 300;
     let seg = Segment::builder().queue_capacity(N).build();
-    let host = seg.host();
-    let (mut iface, mac) = start(&seg);
+    let (host, mut iface, mac) = start(&seg);
     let sender = std::thread::spawn(move || {
         for i in 0..N {
             send(&host, mac, i as u8);
@@ -200,8 +198,7 @@ async fn reads_cancelled_at_random_times_lose_nothing() {
 #[tokio::test]
 async fn recv_reads_one_frame_at_a_time() {
     let seg = Segment::new();
-    let host = seg.host();
-    let (mut iface, mac) = start(&seg);
+    let (host, mut iface, mac) = start(&seg);
     send(&host, mac, 1);
     send(&host, mac, 2);
     let mut buf = vec![0; iface.parameters().max_packet_size()];
@@ -230,48 +227,28 @@ async fn packets_queued_before_wrapping_are_read() {
     let host = seg.host();
     let mut iface = seg.start(&InterfaceConfig::shared()).unwrap();
     let mac = iface.parameters().mac_address().unwrap();
-    send(&host, mac, 1);
-    send(&host, mac, 2);
-    assert!(iface.wait_readable(Some(SOON)).unwrap());
-    // Let both arrive, then read just one.
-    std::thread::sleep(Duration::from_millis(20));
-    let mut buf = vec![0; 1514];
-    assert_eq!(iface.read(&mut buf).unwrap(), Some(60));
+    queue_two_read_one(&host, mac, &mut iface);
     let mut iface = AsyncInterface::new(iface).unwrap();
     let mut batch = PacketBatch::for_interface(iface.parameters());
-    assert_eq!(soon(iface.read_batch(&mut batch)).await.unwrap(), 1);
-    assert_eq!(batch.get(0).unwrap()[20], 2);
+    assert_eq!(read_one(&mut iface, &mut batch).await, 2);
 }
 
 #[tokio::test]
 async fn sync_reads_through_get_mut_miss_nothing() {
     let seg = Segment::new();
-    let host = seg.host();
-    let (mut iface, mac) = start(&seg);
+    let (host, mut iface, mac) = start(&seg);
     let mut batch = PacketBatch::for_interface(iface.parameters());
     // An async read that finds nothing: from now on readiness comes from the reactor.
-    assert!(
-        timeout(Duration::from_millis(20), iface.read_batch(&mut batch))
-            .await
-            .is_err()
-    );
-    send(&host, mac, 1);
-    send(&host, mac, 2);
-    assert!(iface.get_ref().wait_readable(Some(SOON)).unwrap());
-    std::thread::sleep(Duration::from_millis(20));
+    assert_waits(20, iface.read_batch(&mut batch)).await;
     // A synchronous read of one frame clears the descriptor; one frame stays queued.
-    let mut buf = vec![0; 1514];
-    assert_eq!(iface.get_mut().read(&mut buf).unwrap(), Some(60));
-    assert_eq!(buf[20], 1);
-    assert_eq!(soon(iface.read_batch(&mut batch)).await.unwrap(), 1);
-    assert_eq!(batch.get(0).unwrap()[20], 2);
+    queue_two_read_one(&host, mac, iface.get_mut());
+    assert_eq!(read_one(&mut iface, &mut batch).await, 2);
 }
 
 #[tokio::test]
 async fn writes_pass_through() {
     let seg = Segment::new();
-    let host = seg.host();
-    let (mut iface, mac) = start(&seg);
+    let (host, mut iface, mac) = start(&seg);
     let f = frame(host.mac(), mac, 80, 3);
     assert!(iface.write(&f).unwrap());
     let mut batch = PacketBatch::for_interface(iface.parameters());
@@ -291,8 +268,7 @@ async fn writes_pass_through() {
 #[tokio::test]
 async fn the_stream_yields_frames_in_order() {
     let seg = Segment::new();
-    let host = seg.host();
-    let (iface, mac) = start(&seg);
+    let (host, iface, mac) = start(&seg);
     let mut frames = iface.into_stream();
     for i in 0..10 {
         send(&host, mac, i);
@@ -303,11 +279,7 @@ async fn the_stream_yields_frames_in_order() {
     }
     assert_eq!(frames.buffered(), 0);
     // Waits for more rather than ending.
-    assert!(
-        timeout(Duration::from_millis(50), next(&mut frames))
-            .await
-            .is_err()
-    );
+    assert_waits(50, next(&mut frames)).await;
     send(&host, mac, 42);
     assert_eq!(soon(next(&mut frames)).await.unwrap().unwrap()[20], 42);
     let iface = frames.into_inner();
@@ -318,8 +290,7 @@ async fn the_stream_yields_frames_in_order() {
 async fn many_frames_across_batches() {
     const N: usize = 3000;
     let seg = Segment::builder().queue_capacity(N).build();
-    let host = seg.host();
-    let (mut iface, mac) = start(&seg);
+    let (host, mut iface, mac) = start(&seg);
     let read_max = iface.parameters().read_max_packets();
     let h = host.clone();
     let sender = std::thread::spawn(move || {
@@ -364,8 +335,7 @@ async fn many_frames_across_batches() {
 #[tokio::test]
 async fn split_halves_read_and_write_independently() {
     let seg = Segment::new();
-    let host = seg.host();
-    let (iface, mac) = start(&seg);
+    let (host, iface, mac) = start(&seg);
     let (mut reader, mut writer) = iface.split().unwrap();
     let read_task = tokio::spawn(async move {
         let mut batch = PacketBatch::for_interface(reader.parameters());
@@ -390,8 +360,7 @@ async fn split_halves_read_and_write_independently() {
 #[tokio::test]
 async fn the_last_half_dropped_stops_the_interface() {
     let seg = Segment::new();
-    let host = seg.host();
-    let (iface, mac) = start(&seg);
+    let (host, iface, mac) = start(&seg);
     let (reader, writer) = iface.split().unwrap();
     let mut frames = reader.into_stream();
     send(&host, mac, 1);
@@ -418,8 +387,7 @@ fn the_allocation_counter_counts() {
 async fn read_batch_allocates_nothing_in_steady_state() {
     use std::sync::atomic::Ordering::Relaxed;
     let seg = Segment::new();
-    let host = seg.host();
-    let (mut iface, mac) = start(&seg);
+    let (host, mut iface, mac) = start(&seg);
     let f = frame(mac, host.mac(), 600, 0);
     let mut batch = PacketBatch::for_interface(iface.parameters());
     // A warm-up pass, then a counted one: the host sends, the async read waits and reads.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{SOON, frame, within};
+use common::{SOON, frame, host_recv, within};
 use vmnet::bridge::{
     self, BridgeOptions, BridgeStats, ExitReason, MalformedFrame, RunningBridge, VmSocket,
 };
@@ -92,6 +92,64 @@ fn options() -> BridgeOptions {
     BridgeOptions::new().send_timeout(Duration::from_millis(10))
 }
 
+/// A fresh interface (as [`setup`] makes it) bridged with [`options`] to the socket pair that
+/// `pair` makes in `dir`: the segment, its host port, the interface's MAC address, the VM's end
+/// of the pair and the running bridge.
+fn start_bridge<Vm, S: Into<VmSocket>>(
+    dir: &TempDir,
+    queue: usize,
+    pair: impl FnOnce(&TempDir) -> (Vm, S),
+) -> (Segment, HostPort, MacAddr, Vm, RunningBridge) {
+    let Setup {
+        seg,
+        host,
+        mac,
+        iface,
+    } = setup(queue);
+    let (vm, ours) = pair(dir);
+    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    (seg, host, mac, vm, bridge)
+}
+
+/// The host sends `count` frames to `mac`, frame `i` `len(i)` bytes long and tagged `i`;
+/// returns them as sent.
+fn send_tagged(
+    host: &HostPort,
+    mac: MacAddr,
+    count: usize,
+    len: impl Fn(usize) -> usize,
+) -> Vec<Vec<u8>> {
+    let sent: Vec<Vec<u8>> = (0..count)
+        .map(|i| frame(mac, host.mac(), len(i), i as u8))
+        .collect();
+    for f in &sent {
+        host.send(f).unwrap();
+    }
+    sent
+}
+
+/// The host sends `count` frames of `len` bytes to the VM, which reads none of them. Waits
+/// until the bridge has passed each on or dropped it, and checks that it had to drop some
+/// while the segment dropped none: the bridge kept reading vmnet.
+fn flood_vm(
+    seg: &Segment,
+    host: &HostPort,
+    mac: MacAddr,
+    bridge: &RunningBridge,
+    count: usize,
+    len: usize,
+) {
+    for i in 0..count {
+        host.send(&frame(mac, host.mac(), len, i as u8)).unwrap();
+    }
+    wait_stats(bridge, "every frame passed on or dropped", |s| {
+        s.to_vm.packets + s.to_vm.drops == count as u64
+    });
+    let s = bridge.stats();
+    assert!(s.to_vm.drops > 0, "{s}");
+    assert_eq!(seg.stats().dropped, 0, "the bridge kept reading vmnet");
+}
+
 /// Waits (bounded) until `cond` holds for the bridge's counters.
 fn wait_stats(bridge: &RunningBridge, what: &str, cond: impl Fn(&BridgeStats) -> bool) {
     let deadline = Instant::now() + SOON;
@@ -102,19 +160,6 @@ fn wait_stats(bridge: &RunningBridge, what: &str, cond: impl Fn(&BridgeStats) ->
             bridge.stats()
         );
         std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-/// The next frame the host sees, waiting (bounded) for it. Polls: `HostPort::recv_timeout`
-/// can miss the wake-up of frames after the first.
-fn host_recv(host: &HostPort) -> Vec<u8> {
-    let deadline = Instant::now() + SOON;
-    loop {
-        if let Some(f) = host.recv() {
-            return f;
-        }
-        assert!(Instant::now() < deadline, "no frame reached the host");
-        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -141,23 +186,11 @@ fn finish(bridge: RunningBridge) -> bridge::BridgeExit {
 #[test]
 fn datagram_frames_flow_both_ways() {
     let dir = TempDir::new("dgram");
-    let Setup {
-        seg,
-        host,
-        mac,
-        iface,
-    } = setup(1024);
-    let (vm, ours) = datagram_pair(&dir);
-    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    let (seg, host, mac, vm, bridge) = start_bridge(&dir, 1024, datagram_pair);
     assert_eq!(bridge.framing(), bridge::Framing::Datagram);
 
     // Network to VM: one datagram per frame, exact, in order.
-    let sent: Vec<Vec<u8>> = (0..50)
-        .map(|i| frame(mac, host.mac(), 60 + i * 29, i as u8))
-        .collect();
-    for f in &sent {
-        host.send(f).unwrap();
-    }
+    let sent = send_tagged(&host, mac, 50, |i| 60 + i * 29);
     let mut buf = vec![0; 2048];
     for f in &sent {
         let n = vm.recv(&mut buf).unwrap();
@@ -224,19 +257,10 @@ fn a_bound_datagram_socket_learns_the_vm_from_its_first_datagram() {
 #[test]
 fn stream_frames_flow_both_ways() {
     let dir = TempDir::new("stream");
-    let Setup {
-        host, mac, iface, ..
-    } = setup(1024);
-    let (mut vm, ours) = stream_pair(&dir);
-    let bridge = bridge::spawn(iface, VmSocket::Stream(ours), &options()).unwrap();
+    let (_, host, mac, mut vm, bridge) = start_bridge(&dir, 1024, stream_pair);
     assert_eq!(bridge.framing(), bridge::Framing::Stream);
 
-    let sent: Vec<Vec<u8>> = (0..100)
-        .map(|i| frame(mac, host.mac(), 14 + i * 15, i as u8))
-        .collect();
-    for f in &sent {
-        host.send(f).unwrap();
-    }
+    let sent = send_tagged(&host, mac, 100, |i| 14 + i * 15);
     for f in &sent {
         assert_eq!(&read_stream_frame(&mut vm), f);
     }
@@ -269,11 +293,7 @@ fn stream_frames_flow_both_ways() {
 #[test]
 fn malformed_datagrams_are_counted_and_dropped() {
     let dir = TempDir::new("bad-dgram");
-    let Setup {
-        host, mac, iface, ..
-    } = setup(1024);
-    let (vm, ours) = datagram_pair(&dir);
-    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    let (_, host, mac, vm, bridge) = start_bridge(&dir, 1024, datagram_pair);
     vm.send(&[]).unwrap();
     vm.send(&[0xff; 10]).unwrap();
     vm.send(&frame(host.mac(), mac, 1515, 0)).unwrap();
@@ -298,11 +318,7 @@ fn malformed_datagrams_are_counted_and_dropped() {
 #[test]
 fn malformed_stream_frames_are_counted_and_dropped() {
     let dir = TempDir::new("bad-stream");
-    let Setup {
-        host, mac, iface, ..
-    } = setup(1024);
-    let (mut vm, ours) = stream_pair(&dir);
-    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    let (_, host, mac, mut vm, bridge) = start_bridge(&dir, 1024, stream_pair);
     let mut wire = vec![0, 0, 0, 0]; // empty
     wire.extend_from_slice(&[0, 0, 0, 5, 1, 2, 3, 4, 5]); // runt
     wire.extend_from_slice(&framed(&frame(host.mac(), mac, 2000, 0))); // too long
@@ -326,11 +342,7 @@ fn malformed_stream_frames_are_counted_and_dropped() {
 #[test]
 fn an_absurd_length_prefix_resets_the_connection() {
     let dir = TempDir::new("desync");
-    let Setup {
-        host, mac, iface, ..
-    } = setup(1024);
-    let (mut vm, ours) = stream_pair(&dir);
-    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    let (_, host, mac, mut vm, bridge) = start_bridge(&dir, 1024, stream_pair);
     let mut wire = framed(&frame(host.mac(), mac, 60, 1));
     wire.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n"); // not the stream framing
     vm.write_all(&wire).unwrap();
@@ -357,9 +369,7 @@ fn an_absurd_length_prefix_resets_the_connection() {
 #[test]
 fn a_stream_cut_inside_a_frame_is_counted_when_the_vm_closes() {
     let dir = TempDir::new("truncated");
-    let Setup { iface, .. } = setup(1024);
-    let (mut vm, ours) = stream_pair(&dir);
-    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    let (_, _, _, mut vm, bridge) = start_bridge(&dir, 1024, stream_pair);
     vm.write_all(&[0, 0, 0, 100]).unwrap();
     vm.write_all(&[0xab; 50]).unwrap();
     drop(vm);
@@ -383,24 +393,9 @@ fn a_stream_cut_inside_a_frame_is_counted_when_the_vm_closes() {
 fn a_vm_that_stops_reading_datagrams_causes_drops_not_a_stall() {
     const N: usize = 4000;
     let dir = TempDir::new("slow-dgram");
-    let Setup {
-        seg,
-        host,
-        mac,
-        iface,
-    } = setup(N);
-    let (vm, ours) = datagram_pair(&dir);
-    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    let (seg, host, mac, vm, bridge) = start_bridge(&dir, N, datagram_pair);
     // The VM never reads: its socket fills up after a few hundred datagrams.
-    for i in 0..N {
-        host.send(&frame(mac, host.mac(), 200, i as u8)).unwrap();
-    }
-    wait_stats(&bridge, "every frame delivered or dropped", |s| {
-        s.to_vm.packets + s.to_vm.drops == N as u64
-    });
-    let s = bridge.stats();
-    assert!(s.to_vm.drops > 0, "{s}");
-    assert_eq!(seg.stats().dropped, 0, "the bridge kept reading vmnet");
+    flood_vm(&seg, &host, mac, &bridge, N, 200);
     // The other direction is not held up.
     vm.send(&frame(host.mac(), mac, 60, 1)).unwrap();
     assert_eq!(host_recv(&host)[20], 1);
@@ -422,24 +417,9 @@ fn a_vm_that_stops_reading_datagrams_causes_drops_not_a_stall() {
 fn a_vm_that_stops_reading_the_stream_causes_drops_not_a_stall() {
     const N: usize = 6000;
     let dir = TempDir::new("slow-stream");
-    let Setup {
-        seg,
-        host,
-        mac,
-        iface,
-    } = setup(N);
-    let (mut vm, ours) = stream_pair(&dir);
-    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    let (seg, host, mac, mut vm, bridge) = start_bridge(&dir, N, stream_pair);
     // Large frames fill the socket buffer and the bridge's output buffer quickly.
-    for i in 0..N {
-        host.send(&frame(mac, host.mac(), 1514, i as u8)).unwrap();
-    }
-    wait_stats(&bridge, "every frame queued or dropped", |s| {
-        s.to_vm.packets + s.to_vm.drops == N as u64
-    });
-    let s = bridge.stats();
-    assert!(s.to_vm.drops > 0, "{s}");
-    assert_eq!(seg.stats().dropped, 0);
+    flood_vm(&seg, &host, mac, &bridge, N, 1514);
     vm.write_all(&framed(&frame(host.mac(), mac, 60, 1)))
         .unwrap();
     assert_eq!(host_recv(&host)[20], 1);
@@ -498,9 +478,7 @@ fn the_stop_handle_ends_the_bridge_promptly() {
 #[test]
 fn dropping_a_running_bridge_stops_it() {
     let dir = TempDir::new("drop");
-    let Setup { seg, iface, .. } = setup(1024);
-    let (_vm, ours) = stream_pair(&dir);
-    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    let (seg, _, _, _vm, bridge) = start_bridge(&dir, 1024, stream_pair);
     within(SOON, move || drop(bridge));
     assert_eq!(seg.stats().interfaces, 0);
 }
@@ -508,9 +486,7 @@ fn dropping_a_running_bridge_stops_it() {
 #[test]
 fn the_vm_closing_the_stream_ends_the_bridge() {
     let dir = TempDir::new("close");
-    let Setup { iface, .. } = setup(1024);
-    let (vm, ours) = stream_pair(&dir);
-    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    let (_, _, _, vm, bridge) = start_bridge(&dir, 1024, stream_pair);
     drop(vm);
     assert!(bridge.wait_timeout(SOON));
     let exit = bridge.join();
@@ -558,6 +534,57 @@ fn wait_for_path(path: &std::path::Path, child: &mut std::process::Child) {
     }
 }
 
+/// Starts `vmnet-bridge` in `mode` with `framing`, listening on `socket`, with the `extra`
+/// arguments (its stdout discarded, its stderr kept), and waits until it has bound the socket.
+#[cfg(feature = "cli")]
+fn start_binary(
+    mode: &str,
+    framing: &str,
+    socket: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Child {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vmnet-bridge"))
+        .args(["--mode", mode, "--framing", framing, "--listen"])
+        .arg("--socket")
+        .arg(socket)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_path(socket, &mut child);
+    child
+}
+
+/// Sends `signal` to the binary, waits (bounded) for it to exit, checks that it exited
+/// successfully and returns what it wrote to stderr.
+#[cfg(feature = "cli")]
+fn stop_binary(mut child: std::process::Child, signal: libc::c_int) -> String {
+    kill(&child, signal);
+    let status = wait_exit(&mut child);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{status}\n{stderr}");
+    stderr
+}
+
+/// A broadcast frame of `len` bytes tagged `tag`, from a VM's (made-up) MAC address.
+#[cfg(feature = "cli")]
+fn vm_broadcast(len: usize, tag: u8) -> Vec<u8> {
+    frame(
+        MacAddr::BROADCAST,
+        MacAddr::new([2, 0, 0, 0, 0, 9]),
+        len,
+        tag,
+    )
+}
+
 #[cfg(feature = "cli")]
 #[test]
 fn the_binary_prints_help() {
@@ -597,44 +624,20 @@ fn the_binary_prints_help() {
 #[cfg(feature = "cli")]
 #[test]
 fn the_binary_bridges_a_datagram_vm_and_stops_on_sigterm() {
-    use std::process::{Command, Stdio};
     let dir = TempDir::new("bin");
     let socket = dir.path("bridge.sock");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vmnet-bridge"))
-        .args(["--mode", "shared", "--framing", "datagram", "--listen"])
-        .arg("--socket")
-        .arg(&socket)
-        .args(["--stats-interval", "1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_path(&socket, &mut child);
+    let child = start_binary("shared", "datagram", &socket, &["--stats-interval", "1"]);
     let vm = UnixDatagram::bind(dir.path("vm.sock")).unwrap();
     vm.connect(&socket).unwrap();
     vm.set_read_timeout(Some(SOON)).unwrap();
     // The simulated network reflects the frame back to the interface (the default).
-    let sent = frame(
-        MacAddr::BROADCAST,
-        MacAddr::new([2, 0, 0, 0, 0, 9]),
-        80,
-        0x5a,
-    );
+    let sent = vm_broadcast(80, 0x5a);
     vm.send(&sent).unwrap();
     let mut buf = [0u8; 2048];
     let n = vm.recv(&mut buf).expect("the reflected frame");
     assert_eq!(n, 80);
     assert_eq!(&buf[12..n], &sent[12..], "payload reflected unchanged");
-    kill(&child, libc::SIGTERM);
-    let status = wait_exit(&mut child);
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert!(status.success(), "{status}\n{stderr}");
+    let stderr = stop_binary(child, libc::SIGTERM);
     assert!(stderr.contains("simulator"), "{stderr}");
     let last = stderr.lines().last().unwrap_or_default();
     assert!(
@@ -647,41 +650,18 @@ fn the_binary_bridges_a_datagram_vm_and_stops_on_sigterm() {
 #[cfg(feature = "cli")]
 #[test]
 fn the_binary_serves_stream_connections_one_after_another() {
-    use std::process::{Command, Stdio};
     let dir = TempDir::new("bin-stream");
     let socket = dir.path("qemu.sock");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vmnet-bridge"))
-        .args(["--mode", "host", "--framing", "stream", "--listen"])
-        .arg("--socket")
-        .arg(&socket)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_path(&socket, &mut child);
+    let child = start_binary("host", "stream", &socket, &[]);
     for round in 0..2u8 {
         let mut vm = UnixStream::connect(&socket).unwrap();
         vm.set_read_timeout(Some(SOON)).unwrap();
-        let sent = frame(
-            MacAddr::BROADCAST,
-            MacAddr::new([2, 0, 0, 0, 0, 9]),
-            64,
-            round,
-        );
+        let sent = vm_broadcast(64, round);
         vm.write_all(&framed(&sent)).unwrap();
         let got = read_stream_frame(&mut vm);
         assert_eq!(&got[12..], &sent[12..]);
         // Closing ends this connection; the bridge waits for the next one.
     }
-    kill(&child, libc::SIGINT);
-    let status = wait_exit(&mut child);
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert!(status.success(), "{status}\n{stderr}");
+    let stderr = stop_binary(child, libc::SIGINT);
     assert!(stderr.contains("final"), "{stderr}");
 }

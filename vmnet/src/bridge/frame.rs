@@ -399,10 +399,25 @@ mod tests {
         out
     }
 
-    fn drain(d: &mut StreamDecoder, out: &mut Vec<Result<Vec<u8>, MalformedFrame>>) {
-        while let Some(r) = d.next_frame() {
-            out.push(r.map(<[u8]>::to_vec));
+    /// Feeds `bytes` to `d` in pieces of `chunk` bytes, each piece as far as the decoder takes
+    /// it, and collects every frame (or error) it yields along the way.
+    fn decode_in_chunks(
+        d: &mut StreamDecoder,
+        bytes: &[u8],
+        chunk: usize,
+    ) -> Vec<Result<Vec<u8>, MalformedFrame>> {
+        let mut got = Vec::new();
+        for piece in bytes.chunks(chunk) {
+            let mut piece = piece;
+            while !piece.is_empty() {
+                let n = d.push(piece);
+                piece = &piece[n..];
+                while let Some(r) = d.next_frame() {
+                    got.push(r.map(<[u8]>::to_vec));
+                }
+            }
         }
+        got
     }
 
     #[test]
@@ -415,15 +430,7 @@ mod tests {
         for chunk in [1, 2, 3, 4, 5, 7, 13, 1000, 4096, bytes.len()] {
             // A small buffer forces compaction too.
             let mut d = StreamDecoder::with_buffer_len(1514, 0);
-            let mut got = Vec::new();
-            for piece in bytes.chunks(chunk) {
-                let mut piece = piece;
-                while !piece.is_empty() {
-                    let n = d.push(piece);
-                    piece = &piece[n..];
-                    drain(&mut d, &mut got);
-                }
-            }
+            let got = decode_in_chunks(&mut d, &bytes, chunk);
             assert_eq!(d.finish(), Ok(()));
             let got: Vec<Vec<u8>> = got.into_iter().map(Result::unwrap).collect();
             assert_eq!(got, frames, "chunk size {chunk}");
@@ -439,15 +446,7 @@ mod tests {
         bytes.extend_from_slice(&wire(&[&[3; 60]]));
         for chunk in [1, 3, 64, bytes.len()] {
             let mut d = StreamDecoder::with_buffer_len(1514, 2000);
-            let mut got = Vec::new();
-            for piece in bytes.chunks(chunk) {
-                let mut piece = piece;
-                while !piece.is_empty() {
-                    let n = d.push(piece);
-                    piece = &piece[n..];
-                    drain(&mut d, &mut got);
-                }
-            }
+            let got = decode_in_chunks(&mut d, &bytes, chunk);
             assert_eq!(
                 got,
                 vec![

@@ -1,9 +1,10 @@
 //! Helpers shared by the simulator tests.
 #![allow(dead_code, unreachable_pub)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use vmnet::MacAddr;
+use vmnet::sim::HostPort;
 
 /// Generous bound for anything that should happen "soon" on a loaded 2-core CI machine.
 pub const SOON: Duration = Duration::from_secs(10);
@@ -28,4 +29,17 @@ pub fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send +
     });
     rx.recv_timeout(limit)
         .expect("operation did not finish in time (deadlock?)")
+}
+
+/// The next frame the host sees, waiting (bounded) for it. Polls: `HostPort::recv_timeout`
+/// can miss the wake-up of frames after the first.
+pub fn host_recv(host: &HostPort) -> Vec<u8> {
+    let deadline = Instant::now() + SOON;
+    loop {
+        if let Some(f) = host.recv() {
+            return f;
+        }
+        assert!(Instant::now() < deadline, "no frame reached the host");
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
