@@ -6,20 +6,35 @@ use std::process::Command;
 const TARGETS: [&str; 2] = ["aarch64-apple-darwin", "x86_64-apple-darwin"];
 /// The crates whose code ships (xtask is host-only).
 const PACKAGES: [&str; 2] = ["vmnet-sys", "vmnet"];
+/// The programs of `vmnet` (`--example` or `--bin`, name). Generic code of the library that
+/// only they instantiate is compiled into their objects, not into the rlib, so `symbols`
+/// checks their objects too.
+const PROGRAMS: [(&str, &str); 4] = [
+    ("--example", "bridgeable"),
+    ("--example", "capture"),
+    ("--example", "network"),
+    ("--bin", "vmnet-bridge"),
+];
 
-/// A cargo command for a darwin target. With `VMNET_BUILD_STD=1` (set by `.ci/run` when rustup
-/// cannot install the darwin standard library) the standard library is built from source.
-fn cargo(subcommand: &str, target: &str) -> Command {
+/// A cargo command for a darwin target over `packages`, all features. With
+/// `VMNET_BUILD_STD=1` (set by `.ci/run` when rustup cannot install the darwin standard
+/// library) the standard library is built from source.
+fn cargo_for(subcommand: &str, target: &str, packages: &[&str]) -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.arg(subcommand).args(["--target", target]);
     if std::env::var_os("VMNET_BUILD_STD").is_some_and(|v| v == "1") {
         cmd.env("RUSTC_BOOTSTRAP", "1").arg("-Zbuild-std");
     }
-    for package in PACKAGES {
+    for package in packages {
         cmd.args(["--package", package]);
     }
-    cmd.arg("--all-features");
+    cmd.arg("--all-features").current_dir(super::root());
     cmd
+}
+
+/// [`cargo_for`] over the shipped crates.
+fn cargo(subcommand: &str, target: &str) -> Command {
+    cargo_for(subcommand, target, &PACKAGES)
 }
 
 pub(crate) fn check(args: &[String]) -> Result<(), String> {
@@ -52,16 +67,17 @@ pub(crate) fn symbols(args: &[String]) -> Result<(), String> {
     let late = late_symbols()?;
     let nm = which_nm()?;
     for target in TARGETS {
-        let rlibs = build_rlibs(target)?;
-        for rlib in &rlibs {
+        let mut files = build_rlibs(target)?;
+        files.extend(build_program_objects(target)?);
+        for file in &files {
             let out = Command::new(&nm)
                 .args(["-u", "--just-symbol-name"])
-                .arg(rlib)
+                .arg(file)
                 .output()
                 .map_err(|e| format!("could not run {nm}: {e}"))?;
             if !out.status.success() {
                 return Err(format!(
-                    "{nm} -u {rlib} failed: {}",
+                    "{nm} -u {file} failed: {}",
                     String::from_utf8_lossy(&out.stderr)
                 ));
             }
@@ -74,19 +90,20 @@ pub(crate) fn symbols(args: &[String]) -> Result<(), String> {
                 .collect();
             if !bad.is_empty() {
                 return Err(format!(
-                    "{rlib} imports symbols newer than macOS 11 strongly: {}. Reach them \
+                    "{file} imports symbols newer than macOS 11 strongly: {}. Reach them \
                      through vmnet_sys::weak instead, or the binary will not launch on older macOS.",
                     bad.join(", ")
                 ));
             }
             let undefined = text.lines().filter(|l| l.starts_with('_')).count();
-            eprintln!("xtask: {rlib}: {undefined} undefined symbols, none newer than macOS 11");
+            eprintln!("xtask: {file}: {undefined} undefined symbols, none newer than macOS 11");
         }
     }
     eprintln!(
-        "xtask: symbols passed ({} late symbols checked on {})",
+        "xtask: symbols passed ({} late symbols checked on {}, in the rlibs and the objects of {} programs)",
         late.len(),
-        TARGETS.join(" and ")
+        TARGETS.join(" and "),
+        PROGRAMS.len()
     );
     Ok(())
 }
@@ -148,8 +165,7 @@ fn which_nm() -> Result<String, String> {
 /// JSON messages so stale artifacts in `target/` are never inspected.
 fn build_rlibs(target: &str) -> Result<Vec<String>, String> {
     let mut cmd = cargo("build", target);
-    cmd.args(["--lib", "--message-format=json"])
-        .current_dir(super::root());
+    cmd.args(["--lib", "--message-format=json"]);
     eprintln!("xtask: running {cmd:?}");
     let out = cmd
         .output()
@@ -183,4 +199,51 @@ fn build_rlibs(target: &str) -> Result<Vec<String>, String> {
         ));
     }
     Ok(rlibs)
+}
+
+/// Compiles each of [`PROGRAMS`] for `target` to object files (`--emit=obj`) and returns
+/// their paths. Objects left by earlier runs are removed first, so only
+/// this build's are checked.
+fn build_program_objects(target: &str) -> Result<Vec<String>, String> {
+    let profile_dir = crate::toolchain::target_dir().join(target).join("debug");
+    let mut objects = Vec::new();
+    for (kind, name) in PROGRAMS {
+        let dir = profile_dir.join(if kind == "--bin" { "deps" } else { "examples" });
+        // rustc names the objects `<crate name>-<hash>[.<unit>].o`.
+        let prefix = format!("{}-", name.replace('-', "_"));
+        let find = || -> Vec<String> {
+            std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|path| {
+                    path.extension().is_some_and(|e| e == "o")
+                        && path
+                            .file_name()
+                            .and_then(|f| f.to_str())
+                            .is_some_and(|f| f.starts_with(&prefix))
+                })
+                .map(|path| path.display().to_string())
+                .collect()
+        };
+        for stale in find() {
+            std::fs::remove_file(&stale).map_err(|e| format!("cannot remove {stale}: {e}"))?;
+        }
+        let mut cmd = cargo_for("rustc", target, &["vmnet"]);
+        // rustc still links too (cargo asks for `link`); `true` stands in for Apple's linker,
+        // which this host may lack, so no executable comes out: only the objects matter.
+        cmd.args([kind, name, "--", "--emit=obj", "-C", "linker=true"]);
+        super::run(&mut cmd)?;
+        let found = find();
+        if found.is_empty() {
+            return Err(format!(
+                "`cargo rustc {kind} {name} --target {target} -- --emit=obj` left no object \
+                 named {prefix}*.o in {}",
+                dir.display()
+            ));
+        }
+        objects.extend(found);
+    }
+    Ok(objects)
 }
