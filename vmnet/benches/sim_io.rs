@@ -18,71 +18,27 @@
 //! that does not read) and the descriptor set-up of `PacketBatch`.
 //!
 //! Before measuring, the bench checks that steady-state batches allocate nothing (a counting
-//! allocator, on this thread only) and panics otherwise; `cargo test --benches` runs that check
-//! and each benchmark once.
+//! allocator, over the whole process: event threads included) and panics otherwise;
+//! `cargo test --benches` runs that check and each benchmark once.
 //!
 //! Run with `cargo xtask bench` (a table of frames/s, Gbit/s and ratios) or
 //! `cargo bench -p vmnet --features sim --bench sim_io`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use vmnet::sim::Segment;
 use vmnet::{Interface, InterfaceConfig, PacketBatch};
 
-/// Frame sizes and how many frames one batch carries: a full batch of the simulator's
-/// per-call limit (256) for the usual sizes; 32 TSO frames (2 MiB) for 64 KiB.
-const CASES: [(usize, usize); 3] = [(64, 256), (1514, 256), (65536, 32)];
-/// The receive ring of the baseline, as the simulator's default queue.
-const RING_SLOTS: usize = vmnet::sim::DEFAULT_QUEUE_CAPACITY;
-/// The simulator preallocates ring slots of this size (a larger frame grows its slot once).
-const PREALLOCATED_SLOT: usize = 2048;
-
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; it only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod support;
+use support::{Counting, PREALLOCATED_SLOT, RING_SLOTS, allocations_during, frame};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// A frame of `len` bytes from `src` to `dst` with a payload pattern.
-fn frame(dst: [u8; 6], src: [u8; 6], len: usize) -> Vec<u8> {
-    let mut f = Vec::with_capacity(len);
-    f.extend_from_slice(&dst);
-    f.extend_from_slice(&src);
-    f.extend_from_slice(&[0x88, 0xb5]);
-    f.extend((0..len - 14).map(|i| i as u8));
-    f
-}
+/// Frame sizes and how many frames one batch carries: a full batch of the simulator's
+/// per-call limit (256) for the usual sizes; 32 TSO frames (2 MiB) for 64 KiB.
+const CASES: [(usize, usize); 3] = [(64, 256), (1514, 256), (65536, 32)];
 
 /// The safe path: two interfaces on a segment, a full outgoing batch and a read batch.
 struct Safe {
@@ -108,7 +64,7 @@ impl Safe {
         let src = a.parameters().mac_address().unwrap().octets();
         let dst = b.parameters().mac_address().unwrap().octets();
         let mut out = PacketBatch::new(batch, size);
-        let f = frame(dst, src, size);
+        let f = frame(dst, src, size, 0);
         for _ in 0..batch {
             out.push(&f).unwrap();
         }
@@ -145,7 +101,7 @@ struct Baseline {
 impl Baseline {
     fn new(size: usize, batch: usize, in_slot: usize) -> Self {
         let mut out = vec![0u8; batch * size];
-        let f = frame([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1], size);
+        let f = frame([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1], size, 0);
         for slot in out.chunks_mut(size) {
             slot.copy_from_slice(&f);
         }
@@ -185,7 +141,8 @@ impl Baseline {
     }
 }
 
-/// Fails unless steady-state rounds of both paths allocate nothing on this thread.
+/// Fails unless steady-state rounds of both paths allocate nothing, anywhere in the process
+/// (the event threads included).
 fn check_no_allocations() {
     for (size, batch) in CASES {
         let mut safe = Safe::new(size, batch);
@@ -198,14 +155,12 @@ fn check_no_allocations() {
             base.round();
         }
         let rounds = 20;
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
-        COUNTING.with(|c| c.set(true));
-        for _ in 0..rounds {
-            assert_eq!(safe.round(), batch);
-            assert_eq!(base.round(), batch);
-        }
-        COUNTING.with(|c| c.set(false));
-        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        let allocations = allocations_during(|| {
+            for _ in 0..rounds {
+                assert_eq!(safe.round(), batch);
+                assert_eq!(base.round(), batch);
+            }
+        });
         assert_eq!(
             allocations, 0,
             "{size}-byte frames: {allocations} allocations in {rounds} steady-state batches"

@@ -6,8 +6,10 @@
 //! races, invalid values) and, at the end of each test binary, for leaked memory and threads.
 //!
 //! Installs nothing: it needs `rustup +nightly component add miri rust-src` (`.ci/run` does
-//! that), and says so when Miri is missing. What Miri cannot run, or runs too slowly, is left
-//! out by name below, each with its reason; everything else runs.
+//! that), and says so when Miri is missing. Test files Miri cannot run are left out by name
+//! below, each with its reason; everything else runs. Within the files that run, the tests
+//! themselves adapt to Miri: the slow ones use smaller counts under `cfg(miri)`, and the one
+//! that calls `poll(2)` is `#[cfg_attr(miri, ignore)]`.
 
 use std::path::Path;
 use std::time::Instant;
@@ -40,35 +42,6 @@ const NOT_RUN: &[(&str, &str)] = &[
     ),
 ];
 
-/// Single tests left out (substring filters passed to `--skip`), and why. Each can go once
-/// its test uses smaller counts under `cfg(miri)` (see docs/benchmarks.md).
-const SKIP: &[(&str, &str)] = &[
-    (
-        "the_readiness_descriptor_works_with_poll",
-        "calls poll(2), which Miri does not implement",
-    ),
-    (
-        "stop_while_events_fire_is_bounded",
-        "20 rounds of 2000 frames: about 8 minutes under Miri",
-    ),
-    (
-        "split_halves_work_from_two_threads_at_once",
-        "2000 frames each way: about 2 minutes under Miri",
-    ),
-    (
-        "read_batch_and_write_batch_allocate_nothing_in_steady_state",
-        "200 rounds of 256 frames: about 10 minutes under Miri",
-    ),
-];
-
-/// Unit tests that need `-Zmiri-ignore-leaks`, run separately so the rest keeps the leak
-/// check, and why.
-const LEAKY: (&str, &str) = (
-    "backend::sim::segment::tests",
-    "these tests drop simulator drivers without stopping them, which leaves their event \
-     threads running at exit",
-);
-
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if let Some(arg) = args.first() {
         return Err(format!("miri takes no arguments (got `{arg}`)"));
@@ -87,33 +60,18 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     super::run(nightly_cargo().args(["miri", "setup"]))?;
 
-    let user_flags = std::env::var("MIRIFLAGS").unwrap_or_default();
-    let mut main = nightly_cargo();
-    main.args(["miri", "test", "-p", "vmnet", "--features", "sim", "--lib"]);
-    for test in RUN {
-        main.args(["--test", test]);
+    // One run, with Miri's leak check on for every test binary (MIRIFLAGS passes through).
+    let mut test = nightly_cargo();
+    test.args(["miri", "test", "-p", "vmnet", "--features", "sim", "--lib"]);
+    for file in RUN {
+        test.args(["--test", file]);
     }
-    main.arg("--").args(["--skip", LEAKY.0]);
-    for (name, why) in SKIP {
-        eprintln!("xtask: not under Miri: {name} ({why})");
-        main.args(["--skip", name]);
-    }
-    main.env("MIRIFLAGS", &user_flags);
-    super::run(&mut main)?;
-
-    eprintln!("xtask: with -Zmiri-ignore-leaks: {} ({})", LEAKY.0, LEAKY.1);
-    let mut leaky = nightly_cargo();
-    leaky
-        .args(["miri", "test", "-p", "vmnet", "--features", "sim", "--lib"])
-        .args(["--", LEAKY.0])
-        .env("MIRIFLAGS", format!("{user_flags} -Zmiri-ignore-leaks"));
-    super::run(&mut leaky)?;
+    super::run(&mut test)?;
 
     eprintln!(
-        "xtask: miri passed: vmnet unit tests and {} in {} s; left out: {} tests (see above)",
+        "xtask: miri passed: vmnet unit tests and {} in {} s",
         RUN.join(", "),
-        started.elapsed().as_secs(),
-        SKIP.len()
+        started.elapsed().as_secs()
     );
     Ok(())
 }

@@ -495,7 +495,9 @@ impl RunningBridge {
         self.shared.stop.stop();
     }
 
-    /// The counters now.
+    /// The counters now. Each direction adds a batch's frames once the batch is handled, so
+    /// the far side may already hold frames that the counters do not show yet; wait for the
+    /// counts rather than assume them.
     pub fn stats(&self) -> BridgeStats {
         self.shared.counters.snapshot()
     }
