@@ -1,8 +1,15 @@
 //! A simulated port: a bounded receive ring, and for interfaces an event thread.
+//!
+//! Events follow vmnet's model as the notifier coalesces them: one event for the first frames
+//! after a read, none for frames that arrive while that event is unanswered. The event state
+//! lives in atomics beside the ring, so the event thread never takes the ring's lock (the
+//! writer and the reader, which copy frames under it, never wait for that thread), and it
+//! sleeps by parking: a delivery wakes it only when an event is due, once per write call.
 
 use std::mem::ManuallyDrop;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use super::segment::SegmentInner;
@@ -13,6 +20,13 @@ use crate::mac::MacAddr;
 /// packet size, if smaller); a larger frame (TSO, jumbo) grows its slot once, on first use.
 const PREALLOCATED_SLOT: usize = 2048;
 
+/// [`Port::events`]: frames arrived that the event thread has not yet turned into an event.
+const EVENT_DUE: u8 = 1;
+/// [`Port::events`]: the event thread raised an event and no read has started since. Frames
+/// arriving meanwhile need no new event (the notifier stays armed until that read); reads
+/// clear it, so the first frames after a read raise the next event.
+const SIGNALLED: u8 = 2;
+
 /// One attachment to a segment: an interface, or the segment's host endpoint.
 #[derive(Debug)]
 pub(super) struct Port {
@@ -22,9 +36,19 @@ pub(super) struct Port {
     pub(super) attached: AtomicBool,
     pub(super) dropped: AtomicU64,
     ring: Mutex<Ring>,
-    /// Wakes the event thread (waiting for `event_due`) and `wait_frame` callers (waiting for
-    /// a frame). Notified only when one of them is waiting: a notification is a system call.
-    ready: Condvar,
+    /// Wakes [`Port::wait_frame`] callers; notified only when one waits (a notification is a
+    /// system call).
+    frame_ready: Condvar,
+    /// [`EVENT_DUE`] and [`SIGNALLED`]. Deliveries and reads change them under the ring's lock,
+    /// the event thread without it; all accesses are sequentially consistent, so that a
+    /// delivery's view of them and the event thread's view of [`queued`](Self::queued) agree.
+    events: AtomicU8,
+    /// The ring's length, as of the last run of deliveries or read: the event thread's
+    /// estimate, and how it tells that a read already took the frames of a due event.
+    queued: AtomicUsize,
+    /// The event thread, unparked when an event becomes due; unset for the host endpoint,
+    /// which has no events.
+    event_thread: OnceLock<Thread>,
 }
 
 #[derive(Debug)]
@@ -32,26 +56,21 @@ struct Ring {
     slots: Vec<Vec<u8>>,
     head: usize,
     len: usize,
-    /// Frames arrived that the event thread has not yet turned into an event.
-    event_due: bool,
-    /// The event thread raised an event and no read has started since: frames arriving now
-    /// need no new event (the notifier is armed until that read), so they wake nobody. Reads
-    /// clear it, so the first frame after a read raises the next event.
-    signalled: bool,
-    /// The event thread is waiting for `event_due`.
-    event_waiting: bool,
     /// Threads waiting in [`Port::wait_frame`].
     frame_waiters: usize,
     closed: bool,
 }
 
 /// A port's receive ring, locked for a run of deliveries (one write call's frames to this
-/// port). Dropping it unlocks the ring, adds its drops to the port's counter and wakes
-/// whoever the deliveries concern: once per run instead of once per frame.
+/// port). Dropping it publishes the run (queue length, due event, drops) and unlocks the
+/// ring, then wakes whoever the run concerns: once per run instead of once per frame.
 pub(super) struct Inbox<'a> {
     port: &'a Port,
     ring: ManuallyDrop<MutexGuard<'a, Ring>>,
-    wake: bool,
+    /// Frames queued by this run.
+    queued: usize,
+    /// A `wait_frame` caller waits for the first of them.
+    wake_waiters: bool,
     dropped: u64,
 }
 
@@ -73,13 +92,13 @@ impl Port {
                 slots: (0..capacity.max(1)).map(|_| slot()).collect(),
                 head: 0,
                 len: 0,
-                event_due: false,
-                signalled: false,
-                event_waiting: false,
                 frame_waiters: 0,
                 closed: false,
             }),
-            ready: Condvar::new(),
+            frame_ready: Condvar::new(),
+            events: AtomicU8::new(0),
+            queued: AtomicUsize::new(0),
+            event_thread: OnceLock::new(),
         }
     }
 
@@ -92,9 +111,17 @@ impl Port {
         Inbox {
             port: self,
             ring: ManuallyDrop::new(self.ring()),
-            wake: false,
+            queued: 0,
+            wake_waiters: false,
             dropped: 0,
         }
+    }
+
+    /// Makes `thread` the port's event thread: the one [`next_event`](Self::next_event)
+    /// parks, unparked when an event is due or the port closes. Set once, before the port is
+    /// attached to a segment.
+    pub(super) fn set_event_thread(&self, thread: Thread) {
+        let _ = self.event_thread.set(thread);
     }
 
     /// Moves up to `max` queued frames out through `take`, oldest first, while `take`
@@ -103,7 +130,7 @@ impl Port {
     /// A call counts as a read: frames arriving after it raise a new event.
     pub(super) fn drain(&self, max: usize, mut take: impl FnMut(usize, &[u8]) -> bool) -> usize {
         let mut ring = self.ring();
-        ring.signalled = false;
+        self.events.fetch_and(!SIGNALLED, Ordering::SeqCst);
         let mut n = 0;
         while n < max && ring.len > 0 {
             let head = ring.head;
@@ -117,6 +144,9 @@ impl Port {
             };
             ring.len -= 1;
             n += 1;
+        }
+        if n > 0 {
+            self.queued.store(ring.len, Ordering::SeqCst);
         }
         n
     }
@@ -144,11 +174,11 @@ impl Port {
             ring.frame_waiters += 1;
             ring = match left {
                 None => self
-                    .ready
+                    .frame_ready
                     .wait(ring)
                     .unwrap_or_else(PoisonError::into_inner),
                 Some(left) => {
-                    self.ready
+                    self.frame_ready
                         .wait_timeout(ring, left)
                         .unwrap_or_else(PoisonError::into_inner)
                         .0
@@ -158,42 +188,62 @@ impl Port {
         }
     }
 
-    /// For the event thread: waits until frames arrived that need an event and are still
-    /// queued (returns the queue length, never 0) or the port is closed (returns `None`).
+    /// For the event thread (see [`set_event_thread`](Self::set_event_thread)): waits until
+    /// frames arrived that need an event and are still queued (returns the queue length,
+    /// never 0) or the port is closed (returns `None`).
     pub(super) fn next_event(&self) -> Option<usize> {
-        let mut ring = self.ring();
         loop {
-            if ring.closed {
+            if !self.attached.load(Ordering::SeqCst) {
                 return None;
             }
-            if ring.event_due {
-                ring.event_due = false;
+            if self.events.fetch_and(!EVENT_DUE, Ordering::SeqCst) & EVENT_DUE != 0 {
                 // A read may have taken the frames already: then there is nothing to signal,
-                // and `signalled` must stay clear so that the next frame raises an event.
-                if ring.len > 0 {
-                    ring.signalled = true;
-                    return Some(ring.len);
+                // and SIGNALLED stays clear so that the next frames raise an event. (A read
+                // between this load and the flag below makes at worst one event for an empty
+                // queue; that read cleared the flag before, the next one clears it again.)
+                let queued = self.queued.load(Ordering::SeqCst);
+                if queued > 0 {
+                    self.events.fetch_or(SIGNALLED, Ordering::SeqCst);
+                    return Some(queued);
                 }
                 continue;
             }
-            ring.event_waiting = true;
-            ring = self
-                .ready
-                .wait(ring)
-                .unwrap_or_else(PoisonError::into_inner);
-            ring.event_waiting = false;
+            // An unpark since the last park makes this return at once: no wake-up is lost.
+            std::thread::park();
         }
     }
 
-    /// Detaches the port: nothing more is delivered and waiters wake up.
+    /// Detaches the port: nothing more is delivered, and waiters and the event thread wake.
     pub(super) fn close(&self) {
-        self.attached.store(false, Ordering::Release);
+        self.attached.store(false, Ordering::SeqCst);
         self.ring().closed = true;
-        self.ready.notify_all();
+        self.frame_ready.notify_all();
+        if let Some(thread) = self.event_thread.get() {
+            thread.unpark();
+        }
     }
 
     pub(super) fn queued(&self) -> usize {
         self.ring().len
+    }
+
+    /// Makes an event due, unless one is (the event thread will see these frames too) or one
+    /// was raised and not yet read (the notifier is armed). Returns whether the event thread
+    /// must be woken. Called under the ring's lock, after publishing `queued`.
+    fn raise_event(&self) -> bool {
+        let mut state = self.events.load(Ordering::SeqCst);
+        while state & (EVENT_DUE | SIGNALLED) == 0 {
+            match self.events.compare_exchange_weak(
+                state,
+                state | EVENT_DUE,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(now) => state = now,
+            }
+        }
+        false
     }
 }
 
@@ -220,29 +270,33 @@ impl Inbox<'_> {
         slot.clear();
         slot.extend_from_slice(frame);
         ring.len += 1;
-        if ring.len == 1 && ring.frame_waiters > 0 {
-            self.wake = true;
-        }
-        if !ring.event_due && !ring.signalled {
-            ring.event_due = true;
-            self.wake |= ring.event_waiting;
-        }
+        self.queued += 1;
+        self.wake_waiters |= ring.len == 1 && ring.frame_waiters > 0;
         true
     }
 }
 
 impl Drop for Inbox<'_> {
     fn drop(&mut self) {
+        let port = self.port;
+        let wake_events = self.queued > 0 && port.event_thread.get().is_some() && {
+            port.queued.store(self.ring.len, Ordering::SeqCst);
+            port.raise_event()
+        };
+        if self.dropped > 0 {
+            port.dropped.fetch_add(self.dropped, Ordering::Relaxed);
+        }
         // SAFETY: the guard is dropped exactly once, here, and `self.ring` is not used after.
         unsafe { ManuallyDrop::drop(&mut self.ring) };
-        if self.dropped > 0 {
-            self.port.dropped.fetch_add(self.dropped, Ordering::Relaxed);
+        // After unlocking, so that a woken thread does not block on the lock at once. No
+        // wake-up is lost: a `wait_frame` caller registers under the lock and releases it
+        // atomically in `Condvar::wait`; an unpark before the event thread parks makes its
+        // park return at once.
+        if self.wake_waiters {
+            port.frame_ready.notify_all();
         }
-        // After unlocking, so that the woken thread does not block on the lock at once. No
-        // wake-up is lost: a waiter registers itself (event_waiting, frame_waiters) under the
-        // lock and releases it atomically in `Condvar::wait`, before the deliveries locked it.
-        if self.wake {
-            self.port.ready.notify_all();
+        if wake_events && let Some(thread) = port.event_thread.get() {
+            thread.unpark();
         }
     }
 }
@@ -353,7 +407,7 @@ impl HostPort {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::mpsc;
+    use std::thread;
 
     const FRAME: [u8; 60] = [0x5a; 60];
 
@@ -366,12 +420,26 @@ mod tests {
     }
 
     fn event_due(port: &Port) -> bool {
-        port.ring().event_due
+        port.events.load(Ordering::SeqCst) & EVENT_DUE != 0
+    }
+
+    /// Closes `port` after `after` unless `done` is dropped first: a test that would wait for
+    /// an event forever gets `None` instead.
+    fn watchdog(port: &Arc<Port>, after: Duration) -> std::sync::mpsc::Sender<()> {
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let port = port.clone();
+        thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(after) {
+                port.close();
+            }
+        });
+        done
     }
 
     #[test]
-    fn one_event_per_read_cycle_and_none_without_frames() {
+    fn one_event_per_read_cycle() {
         let port = port();
+        port.set_event_thread(thread::current());
         assert!(deliver(&port));
         assert!(deliver(&port));
         assert_eq!(port.next_event(), Some(2));
@@ -388,42 +456,55 @@ mod tests {
     #[test]
     fn frames_read_before_the_event_thread_looks_raise_no_empty_event() {
         let port = port();
+        port.set_event_thread(thread::current());
         assert!(deliver(&port));
         assert_eq!(port.drain(usize::MAX, |_, _| true), 1);
-        // The event thread now finds the event due but the ring empty: it must go on
-        // waiting (no event for nothing), and the next frame must still raise one.
-        let (tx, rx) = mpsc::channel();
-        let events = {
+        // The event is due but the frame is gone: no event for nothing (the thread parks),
+        // and the next frame still raises one.
+        let _watchdog = watchdog(&port, Duration::from_secs(10));
+        let later = {
             let port = port.clone();
-            std::thread::spawn(move || {
-                while let Some(n) = port.next_event() {
-                    tx.send(n).unwrap();
-                }
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(20));
+                deliver(&port)
             })
         };
-        assert!(rx.recv_timeout(Duration::from_millis(50)).is_err());
-        assert!(deliver(&port));
-        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(1));
-        port.close();
-        events.join().unwrap();
+        assert_eq!(port.next_event(), Some(1));
+        assert!(later.join().unwrap());
     }
 
     #[test]
-    fn an_inbox_wakes_a_waiting_event_thread_for_its_whole_run() {
+    fn a_run_of_deliveries_wakes_the_event_thread_once() {
         let port = port();
         let events = {
             let port = port.clone();
-            std::thread::spawn(move || port.next_event())
+            thread::spawn(move || port.next_event())
         };
-        while !port.ring().event_waiting {
-            std::thread::yield_now();
-        }
+        port.set_event_thread(events.thread().clone());
+        let _watchdog = watchdog(&port, Duration::from_secs(10));
         let mut inbox = port.inbox();
         assert!(inbox.deliver(&FRAME));
-        assert!(inbox.wake);
         assert!(inbox.deliver(&FRAME));
         drop(inbox);
         assert_eq!(events.join().unwrap(), Some(2));
+        // The next run, before any read, makes no event due.
+        let mut inbox = port.inbox();
+        assert!(inbox.deliver(&FRAME));
+        drop(inbox);
+        assert!(!event_due(&port));
+    }
+
+    #[test]
+    fn closing_wakes_a_parked_event_thread() {
+        let port = port();
+        let events = {
+            let port = port.clone();
+            thread::spawn(move || port.next_event())
+        };
+        port.set_event_thread(events.thread().clone());
+        thread::sleep(Duration::from_millis(20));
+        port.close();
+        assert_eq!(events.join().unwrap(), None);
     }
 
     #[test]
@@ -447,10 +528,10 @@ mod tests {
         assert!(!port.wait_frame(Some(Instant::now() + Duration::from_millis(20))));
         let waiter = {
             let port = port.clone();
-            std::thread::spawn(move || port.wait_frame(None))
+            thread::spawn(move || port.wait_frame(None))
         };
         while port.ring().frame_waiters == 0 {
-            std::thread::yield_now();
+            thread::yield_now();
         }
         assert!(deliver(&port));
         assert!(waiter.join().unwrap());

@@ -278,7 +278,7 @@ impl Segment {
             params.max_packet_size(),
             self.inner.queue_capacity,
         ));
-        let events = EventThread::spawn(port.clone(), ctx.notifier)?;
+        let events = EventThread::spawn(&port, ctx.notifier)?;
         self.inner.ports().push(port.clone());
         Ok(Started {
             driver: Box::new(SimDriver {
@@ -498,18 +498,21 @@ struct EventThread {
 }
 
 impl EventThread {
-    fn spawn(port: Arc<Port>, notifier: Arc<Notifier>) -> Result<Self> {
+    /// Spawns the event thread of `port` (before the port is attached to the segment).
+    fn spawn(port: &Arc<Port>, notifier: Arc<Notifier>) -> Result<Self> {
+        let watched = port.clone();
         let exited = Arc::new((Mutex::new(false), Condvar::new()));
         let done = exited.clone();
         let handle = thread::Builder::new()
             .name("vmnet-sim-events".into())
             .spawn(move || {
-                while let Some(queued) = port.next_event() {
+                while let Some(queued) = watched.next_event() {
                     notifier.signal(Some(queued as u64));
                 }
                 *done.0.lock().unwrap_or_else(PoisonError::into_inner) = true;
                 done.1.notify_all();
             })?;
+        port.set_event_thread(handle.thread().clone());
         Ok(Self {
             id: handle.thread().id(),
             handle,
