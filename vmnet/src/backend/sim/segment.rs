@@ -422,6 +422,7 @@ impl<'a> Router<'a> {
         }
     }
 
+    #[inline]
     fn send(&mut self, frame: &[u8]) {
         if frame.len() < ETHERNET_HEADER {
             self.segment.runts.fetch_add(1, Ordering::Relaxed);
@@ -465,6 +466,7 @@ impl<'a> Router<'a> {
     }
 
     /// Delivers to `to` unless it is the sender or isolation forbids it.
+    #[inline]
     fn deliver(&mut self, to: &'a Arc<Port>, frame: &[u8]) {
         if Arc::ptr_eq(to, self.from) || (self.from.isolated && to.isolated) {
             return;
