@@ -88,7 +88,10 @@ use vmnet::sim::Segment;
 use vmnet::{Interface, InterfaceConfig, PacketBatch};
 
 mod support;
-use support::{Counting, PREALLOCATED_SLOT, RING_SLOTS, allocations_during, frame};
+use support::{
+    Counting, PREALLOCATED_SLOT, RING_SLOTS, allocations_during, frame, measuring, paired_ratio,
+    record_paired,
+};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -829,9 +832,32 @@ fn bridge_io(c: &mut Criterion) {
     }
 }
 
+/// The drift-resistant ratio of each case (see [`support::paired_ratio`]); the relay's
+/// threads wait idle while the bridge runs, and the bridge's while the relay runs.
+fn paired() {
+    for (framing, name) in FRAMINGS {
+        for (size, frames) in CASES {
+            let mut safe = Safe::new(framing, size, frames);
+            let mut base = Baseline::new(framing, size, frames, safe.max);
+            let ratio = paired_ratio(
+                || {
+                    safe.round();
+                },
+                || {
+                    base.round();
+                },
+            );
+            record_paired(name, size, ratio);
+        }
+    }
+}
+
 fn main() {
     check_no_allocations();
     let mut criterion = Criterion::default().configure_from_args();
     bridge_io(&mut criterion);
     criterion.final_summary();
+    if measuring() {
+        paired();
+    }
 }

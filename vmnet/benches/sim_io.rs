@@ -31,7 +31,10 @@ use vmnet::sim::Segment;
 use vmnet::{Interface, InterfaceConfig, PacketBatch};
 
 mod support;
-use support::{Counting, PREALLOCATED_SLOT, RING_SLOTS, allocations_during, frame};
+use support::{
+    Counting, PREALLOCATED_SLOT, RING_SLOTS, allocations_during, frame, measuring, paired_ratio,
+    record_paired,
+};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -190,9 +193,29 @@ fn sim_io(c: &mut Criterion) {
     group.finish();
 }
 
+/// The drift-resistant ratio of each case (see [`support::paired_ratio`]).
+fn paired() {
+    for (size, batch) in CASES {
+        let mut safe = Safe::new(size, batch);
+        let mut base = Baseline::new(size, batch, safe.inb.slot_size());
+        let ratio = paired_ratio(
+            || {
+                safe.round();
+            },
+            || {
+                base.round();
+            },
+        );
+        record_paired("sim_io", size, ratio);
+    }
+}
+
 fn main() {
     check_no_allocations();
     let mut criterion = Criterion::default().configure_from_args();
     sim_io(&mut criterion);
     criterion.final_summary();
+    if measuring() {
+        paired();
+    }
 }

@@ -4,6 +4,10 @@
 //! that only copies the same bytes the same number of times (see `vmnet/benches/sim_io.rs`).
 //! Criterion measures; this reads its estimates (`<target>/criterion/<group>/<bench>/new/`)
 //! and prints frames/s, Gbit/s, the baseline's and the ratio of the two, with the machine.
+//! After criterion, each bench measures the ratio again in alternating blocks of the two paths
+//! (`paired_ratio` in `vmnet/benches/support/mod.rs`), which a change of load between two
+//! criterion measurements does not skew; it leaves it in `<group>/paired/<size>` and the
+//! table shows it as "paired safe/baseline".
 //! `--quick` shortens warm-up and measurement (1 s + 2 s per benchmark) for a rough look.
 
 use std::path::Path;
@@ -47,6 +51,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         if quick {
             cmd.args(["--warm-up-time", "1", "--measurement-time", "2"]);
         }
+        for group in *bench_groups {
+            // Paired ratios of an earlier run must not pass for this one's.
+            let _ = std::fs::remove_dir_all(criterion_home.join(group).join("paired"));
+        }
         super::run(&mut cmd)?;
         groups.extend_from_slice(bench_groups);
     }
@@ -89,15 +97,20 @@ fn table(dir: &Path, group: &str) -> Result<String, String> {
     sizes.sort_unstable();
     let mut out = format!(
         "{group}: one batch per iteration, safe layer vs. copy baseline\n\
-         | frame (bytes) | frames/batch | safe frames/s | safe Gbit/s | baseline frames/s | baseline Gbit/s | safe/baseline |\n\
-         |---:|---:|---:|---:|---:|---:|---:|\n"
+         | frame (bytes) | frames/batch | safe frames/s | safe Gbit/s | baseline frames/s | baseline Gbit/s | safe/baseline | paired safe/baseline |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|\n"
     );
     for size in sizes {
         let safe = result(&dir.join("safe").join(size.to_string()))?;
         let base = result(&dir.join("baseline").join(size.to_string()))?;
         let gbit = |fps: f64| fps * size as f64 * 8.0 / 1e9;
+        // Written by the bench's alternating-blocks pass (see benches/support/mod.rs).
+        let paired = std::fs::read_to_string(dir.join("paired").join(size.to_string()))
+            .ok()
+            .and_then(|t| t.trim().parse::<f64>().ok())
+            .map_or_else(|| "–".to_owned(), |r| format!("{r:.2}"));
         out.push_str(&format!(
-            "| {size} | {} | {:.3} M | {:.2} | {:.3} M | {:.2} | {:.2} |\n",
+            "| {size} | {} | {:.3} M | {:.2} | {:.3} M | {:.2} | {:.2} | {paired} |\n",
             safe.frames_per_iteration,
             safe.frames_per_second() / 1e6,
             gbit(safe.frames_per_second()),
