@@ -191,14 +191,12 @@ impl PacketBatch {
     pub(crate) fn prepare_read(&mut self, max: usize) -> &mut [vmpktdesc] {
         self.len = 0;
         let count = max.min(self.capacity());
+        let slot = self.slot_size;
         let base = self.arena.as_mut_ptr();
-        for (i, iov) in self.iovs[..count].iter_mut().enumerate() {
-            // The arena holds `capacity * slot_size` bytes and i < capacity, so the slot is
-            // in bounds; `wrapping_add` keeps this safe code and in-bounds in fact.
-            iov.iov_base = base.wrapping_add(i * self.slot_size).cast();
-            iov.iov_len = self.slot_size;
-        }
-        self.link(count)
+        // The arena holds `capacity * slot_size` bytes and i < capacity, so each slot is in
+        // bounds; `wrapping_add` keeps this safe code and in-bounds in fact.
+        let spans = (0..count).map(|i| (base.wrapping_add(i * slot), slot));
+        point(&mut self.descs[..count], &mut self.iovs[..count], spans)
     }
 
     /// Records the outcome of a read that filled the first `count` descriptors.
@@ -223,33 +221,47 @@ impl PacketBatch {
     /// Points descriptors at the held packets `range` (within `0..len`), ready for a write.
     pub(crate) fn prepare_write(&mut self, range: Range<usize>) -> &mut [vmpktdesc] {
         let count = range.len();
+        let slot = self.slot_size;
         let base = self.arena.as_mut_ptr();
-        for (i, iov) in self.iovs[..count].iter_mut().enumerate() {
-            let packet = range.start + i;
-            iov.iov_base = base.wrapping_add(packet * self.slot_size).cast();
-            iov.iov_len = self.lens[packet];
-        }
-        self.link(count)
+        let lens = &self.lens[range.clone()];
+        let spans = range
+            .zip(lens)
+            .map(|(packet, &len)| (base.wrapping_add(packet * slot), len));
+        point(&mut self.descs[..count], &mut self.iovs[..count], spans)
     }
+}
 
-    /// Fills the first `count` descriptors: each points at its own iovec, with the iovec's
-    /// length as packet size (vmnet requires them equal), one iovec, no flags.
-    fn link(&mut self, count: usize) -> &mut [vmpktdesc] {
-        let iovs = self.iovs.as_mut_ptr();
-        for (i, desc) in self.descs[..count].iter_mut().enumerate() {
-            let iov = iovs.wrapping_add(i);
-            // SAFETY: i < count <= capacity == iovs.len(), so `iov` is in bounds and
-            // initialised; only its length is read.
-            let iov_len = unsafe { (*iov).iov_len };
-            *desc = vmpktdesc {
-                vm_pkt_size: iov_len,
-                vm_pkt_iov: iov,
-                vm_pkt_iovcnt: 1,
-                vm_flags: 0,
-            };
+/// Points each descriptor at its own iovec (the one at the same index) and each iovec at the
+/// next span (start, length), in one pass: the length is also the packet size (vmnet requires
+/// them equal), one iovec, no flags. Returns the descriptors that got a span.
+fn point<'a>(
+    descs: &'a mut [vmpktdesc],
+    iovs: &mut [iovec],
+    spans: impl Iterator<Item = (*mut u8, usize)>,
+) -> &'a mut [vmpktdesc] {
+    // Every iovec is written through this one pointer, which the descriptors keep: no
+    // reference to an element is made, so none can outlive or invalidate it.
+    let first = iovs.as_mut_ptr();
+    let mut count = 0;
+    for (i, (desc, (start, len))) in descs.iter_mut().zip(spans).enumerate().take(iovs.len()) {
+        let iov = first.wrapping_add(i);
+        // SAFETY: i < iovs.len() (`take`), so `iov` is in bounds of `iovs`, which this call
+        // borrows exclusively; writing a plain-data iovec needs no drop of the old one.
+        unsafe {
+            iov.write(iovec {
+                iov_base: start.cast(),
+                iov_len: len,
+            });
         }
-        &mut self.descs[..count]
+        *desc = vmpktdesc {
+            vm_pkt_size: len,
+            vm_pkt_iov: iov,
+            vm_pkt_iovcnt: 1,
+            vm_flags: 0,
+        };
+        count += 1;
     }
+    &mut descs[..count]
 }
 
 impl fmt::Debug for PacketBatch {
