@@ -14,37 +14,9 @@ use vmnet::async_io::{AsyncInterface, AsyncReadHalf, PacketStream};
 use vmnet::sim::{HostPort, Segment};
 use vmnet::{Error, Interface, InterfaceConfig, MacAddr, PacketBatch};
 
-/// Counts the allocations of threads that opt in (the test thread of a current-thread
-/// runtime, which also runs tokio's reactor there).
-struct Counting;
-
-static ALLOCATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-thread_local! {
-    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts.
-unsafe impl std::alloc::GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        if COUNTING.with(std::cell::Cell::get) {
-            ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        // SAFETY: the caller's contract is passed on.
-        unsafe { std::alloc::System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        // SAFETY: the caller's contract is passed on.
-        unsafe { std::alloc::System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(std::cell::Cell::get) {
-            ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        // SAFETY: the caller's contract is passed on.
-        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "common/counting.rs"]
+mod counting;
+use counting::{Counting, Scope, allocations_during, measure};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -375,25 +347,20 @@ async fn the_last_half_dropped_stops_the_interface() {
 
 #[test]
 fn the_allocation_counter_counts() {
-    let before = ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed);
-    COUNTING.with(|c| c.set(true));
-    let v = std::hint::black_box(vec![0u8; 10]);
-    COUNTING.with(|c| c.set(false));
+    let (v, n) = allocations_during(Scope::Thread, || std::hint::black_box(vec![0u8; 10]));
     assert_eq!(v.len(), 10);
-    assert!(ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed) > before);
+    assert!(n > 0);
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn read_batch_allocates_nothing_in_steady_state() {
-    use std::sync::atomic::Ordering::Relaxed;
     let seg = Segment::new();
     let (host, mut iface, mac) = start(&seg);
     let f = frame(mac, host.mac(), 600, 0);
     let mut batch = PacketBatch::for_interface(iface.parameters());
     // A warm-up pass, then a counted one: the host sends, the async read waits and reads.
     for counted in [false, true] {
-        let before = ALLOCATIONS.load(Relaxed);
-        COUNTING.with(|c| c.set(counted));
+        let measurement = measure(Scope::Thread);
         for _ in 0..50 {
             for _ in 0..8 {
                 host.send(&f).unwrap();
@@ -403,11 +370,9 @@ async fn read_batch_allocates_nothing_in_steady_state() {
                 got += soon(iface.read_batch(&mut batch)).await.unwrap();
             }
         }
-        COUNTING.with(|c| c.set(false));
-        assert_eq!(
-            ALLOCATIONS.load(Relaxed) - before,
-            0,
-            "allocations in read_batch"
-        );
+        let allocations = measurement.stop();
+        if counted {
+            assert_eq!(allocations, 0, "allocations in read_batch");
+        }
     }
 }

@@ -8,11 +8,9 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{SOON, frame};
@@ -20,32 +18,9 @@ use vmnet::InterfaceConfig;
 use vmnet::bridge::{self, BridgeOptions, RunningBridge};
 use vmnet::sim::{HostPort, Segment};
 
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "common/counting.rs"]
+mod counting;
+use counting::{Counting, Scope, allocations_during, measure};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -111,14 +86,9 @@ fn the_counter_counts() {
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    COUNTING.store(true, Ordering::SeqCst);
-    let v = std::hint::black_box(vec![1u8; 10]);
-    COUNTING.store(false, Ordering::SeqCst);
+    let (v, n) = allocations_during(Scope::Process, || std::hint::black_box(vec![1u8; 10]));
     assert_eq!(v.len(), 10);
-    assert!(
-        ALLOCATIONS.swap(0, Ordering::SeqCst) >= 1,
-        "the harness must see it"
-    );
+    assert!(n >= 1, "the harness must see it");
 }
 
 #[test]
@@ -145,14 +115,13 @@ fn the_datagram_bridge_allocates_nothing_per_packet() {
     }
     wait_to_vm(&bridge, 3 * ROUND as u64);
 
-    COUNTING.store(true, Ordering::SeqCst);
+    let measurement = measure(Scope::Process);
     for _ in 0..10 {
         datagram_round(&host, &vm, &to_vm, &from_vm, &mut buf);
     }
     wait_to_vm(&bridge, 13 * ROUND as u64);
-    COUNTING.store(false, Ordering::SeqCst);
+    let allocations = measurement.stop();
 
-    let allocations = ALLOCATIONS.swap(0, Ordering::SeqCst);
     let stats = bridge.stop_and_join().stats;
     assert_eq!(stats.from_vm.packets, 13 * ROUND as u64);
     assert_eq!(allocations, 0, "allocations on the packet path");
@@ -194,13 +163,12 @@ fn the_stream_bridge_allocates_nothing_per_packet() {
         round(&mut vm, &mut buf);
     }
 
-    COUNTING.store(true, Ordering::SeqCst);
-    for _ in 0..10 {
-        round(&mut vm, &mut buf);
-    }
-    COUNTING.store(false, Ordering::SeqCst);
+    let (_, allocations) = allocations_during(Scope::Process, || {
+        for _ in 0..10 {
+            round(&mut vm, &mut buf);
+        }
+    });
 
-    let allocations = ALLOCATIONS.swap(0, Ordering::SeqCst);
     let stats = bridge.stop_and_join().stats;
     assert_eq!(stats.to_vm.packets, 13 * ROUND as u64);
     assert_eq!(stats.from_vm.packets, 13 * ROUND as u64);
