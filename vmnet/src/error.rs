@@ -240,6 +240,31 @@ pub enum Error {
     Io(std::io::Error),
 }
 
+impl Error {
+    /// vmnet refused `operation` with `status`.
+    pub(crate) fn vmnet(operation: Operation, status: Status) -> Self {
+        Error::Vmnet { operation, status }
+    }
+
+    /// `Ok(())` when vmnet returned `VMNET_SUCCESS` for `operation`, else [`Error::Vmnet`].
+    #[cfg(target_vendor = "apple")]
+    pub(crate) fn check(operation: Operation, code: u32) -> Result<()> {
+        Status::check(code).map_err(|status| Self::vmnet(operation, status))
+    }
+
+    /// The object a vmnet call returned with `code`: a failure code wins over an object (the
+    /// caller drops it), and no object with success is a [`Status::Failure`].
+    #[cfg(target_vendor = "apple")]
+    pub(crate) fn check_returned<T>(
+        operation: Operation,
+        code: u32,
+        object: Option<T>,
+    ) -> Result<T> {
+        Self::check(operation, code)?;
+        object.ok_or(Self::vmnet(operation, Status::Failure))
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -1,7 +1,14 @@
 //! Waiting, with a bound, for a completion block to deliver its result.
 
+use std::ffi::c_void;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use block2::RcBlock;
+use vmnet_sys as sys;
+
+use crate::error::{Error, Operation, Result};
 
 enum State<T> {
     Waiting,
@@ -72,4 +79,41 @@ impl<T> Completion<T> {
             };
         }
     }
+}
+
+impl<T> Completion<T> {
+    /// [`wait`](Self::wait), with a missed deadline reported as [`Error::Timeout`] of
+    /// `operation`.
+    pub(super) fn wait_for(&self, operation: Operation, timeout: Duration) -> Result<T> {
+        self.wait(timeout).ok_or(Error::Timeout {
+            operation,
+            waited: timeout,
+        })
+    }
+}
+
+/// Runs a vmnet call whose completion block reports a status, and waits up to `timeout` for
+/// it. `schedule` makes the call with the block (as vmnet's `void *` block argument) and
+/// returns its immediate status. `keep_alive` moves into the block, so whatever the call was
+/// given by pointer lives as long as vmnet may use it (the block is copied by vmnet and
+/// released after it ran).
+pub(super) fn wait_status<K: 'static>(
+    operation: Operation,
+    timeout: Duration,
+    schedule: impl FnOnce(*mut c_void) -> sys::vmnet_return_t,
+    keep_alive: K,
+) -> Result<()> {
+    let done: Arc<Completion<sys::vmnet_return_t>> = Completion::new();
+    let block = {
+        let done = done.clone();
+        RcBlock::new(move |status: sys::vmnet_return_t| {
+            let _ = &keep_alive;
+            // Never unwind into vmnet's queue.
+            let _ = catch_unwind(AssertUnwindSafe(|| done.complete(status)));
+        })
+    };
+    let scheduled = schedule(RcBlock::as_ptr(&block).cast());
+    drop(block);
+    Error::check(operation, scheduled)?;
+    Error::check(operation, done.wait_for(operation, timeout)?)
 }

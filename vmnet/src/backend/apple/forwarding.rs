@@ -15,58 +15,31 @@ use block2::RcBlock;
 use vmnet_sys as sys;
 
 use super::addr::{from_in_addr, in_addr, in6_addr, in6_bytes};
-use super::completion::Completion;
+use super::completion::{Completion, wait_status};
 use crate::capabilities::{Capabilities, Feature};
 use crate::error::{Error, Operation, Result, Status};
 use crate::forwarding::{IpFamily, PortForwardingRule, Protocol};
 
-/// An internal address as vmnet takes it, boxed so its address is stable.
-enum RawAddress {
+/// An internal address as vmnet takes it (`in_addr` or `in6_addr`, by pointer).
+pub(super) enum RawAddress {
     V4(sys::in_addr),
     V6(sys::in6_addr),
 }
 
 impl RawAddress {
-    fn new(ip: IpAddr) -> Box<Self> {
-        Box::new(match ip {
+    pub(super) fn new(ip: IpAddr) -> Self {
+        match ip {
             IpAddr::V4(ip) => RawAddress::V4(in_addr(ip)),
             IpAddr::V6(ip) => RawAddress::V6(in6_addr(ip)),
-        })
+        }
     }
 
-    fn as_ptr(&self) -> *const c_void {
+    /// The address as vmnet's `const void *` argument: valid while `self` is not moved.
+    pub(super) fn as_ptr(&self) -> *const c_void {
         match self {
             RawAddress::V4(a) => (a as *const sys::in_addr).cast(),
             RawAddress::V6(a) => (a as *const sys::in6_addr).cast(),
         }
-    }
-}
-
-/// The status a completion block reports, waited for with a bound.
-fn wait_status(
-    operation: Operation,
-    timeout: Duration,
-    schedule: impl FnOnce(*mut c_void) -> sys::vmnet_return_t,
-    keep_alive: Box<RawAddress>,
-) -> Result<()> {
-    let done: Arc<Completion<sys::vmnet_return_t>> = Completion::new();
-    let block = {
-        let done = done.clone();
-        RcBlock::new(move |status: sys::vmnet_return_t| {
-            let _ = &keep_alive;
-            let _ = catch_unwind(AssertUnwindSafe(|| done.complete(status)));
-        })
-    };
-    let scheduled = schedule(RcBlock::as_ptr(&block).cast());
-    drop(block);
-    let vmnet = |status| Error::Vmnet { operation, status };
-    Status::check(scheduled).map_err(vmnet)?;
-    match done.wait(timeout) {
-        Some(status) => Status::check(status).map_err(vmnet),
-        None => Err(Error::Timeout {
-            operation,
-            waited: timeout,
-        }),
     }
 }
 
@@ -78,7 +51,8 @@ pub(super) fn add(
 ) -> Result<()> {
     let (protocol, external) = (rule.protocol.number(), rule.external_port);
     let internal_port = rule.internal.port();
-    let address = RawAddress::new(rule.internal.ip());
+    // Boxed so that its address stays put while the block that owns it moves.
+    let address = Box::new(RawAddress::new(rule.internal.ip()));
     let addr_ptr = address.as_ptr();
     let family = rule.family();
     if caps.has(Feature::IpPortForwarding) {
@@ -126,7 +100,7 @@ pub(super) fn add(
                     )
                 }
             },
-            address,
+            (),
         )
     }
 }
@@ -138,7 +112,6 @@ pub(super) fn remove(
     timeout: Duration,
 ) -> Result<()> {
     let protocol = protocol.number();
-    let unused = RawAddress::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     if caps.has(Feature::IpPortForwarding) {
         let remove = sys::weak::vmnet_interface_remove_ip_port_forwarding_rule()
             .ok_or_else(|| Feature::IpPortForwarding.unsupported())?;
@@ -150,7 +123,7 @@ pub(super) fn remove(
                 // parameters.
                 unsafe { remove(iface, protocol, external, family.raw(), block) }
             },
-            unused,
+            (),
         )
     } else if family == IpFamily::V4 {
         wait_status(
@@ -164,7 +137,7 @@ pub(super) fn remove(
                     )
                 }
             },
-            unused,
+            (),
         )
     } else {
         Err(Feature::IpPortForwarding.unsupported())
@@ -186,35 +159,26 @@ fn collect(
         let done = done.clone();
         RcBlock::new(move |rules: sys::xpc_object_t| {
             let _ = catch_unwind(AssertUnwindSafe(|| {
-                let mut parsed = Ok(Vec::new());
                 // SAFETY: vmnet passes the rules array (or NULL for none) borrowed for the
                 // duration of the block; elements are borrowed from it.
-                unsafe {
+                let parsed = unsafe {
                     if !rules.is_null() && sys::xpc_get_type(rules) == sys::xpc_type_array() {
-                        for i in 0..sys::xpc_array_get_count(rules) {
-                            let rule = sys::xpc_array_get_value(rules, i);
-                            parsed = parsed.and_then(|mut v: Vec<_>| {
-                                v.push(parse(rule)?);
-                                Ok(v)
-                            });
-                        }
+                        (0..sys::xpc_array_get_count(rules))
+                            .map(|i| parse(sys::xpc_array_get_value(rules, i)))
+                            .collect()
+                    } else {
+                        Ok(Vec::new())
                     }
-                }
+                };
                 done.complete(parsed);
             }));
         })
     };
     let scheduled = schedule(RcBlock::as_ptr(&block).cast());
     drop(block);
-    let vmnet = |status| Error::Vmnet { operation, status };
-    Status::check(scheduled).map_err(vmnet)?;
-    match done.wait(timeout) {
-        Some(parsed) => parsed.map_err(vmnet),
-        None => Err(Error::Timeout {
-            operation,
-            waited: timeout,
-        }),
-    }
+    Error::check(operation, scheduled)?;
+    done.wait_for(operation, timeout)?
+        .map_err(|status| Error::vmnet(operation, status))
 }
 
 fn rule(

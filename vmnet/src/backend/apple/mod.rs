@@ -207,10 +207,7 @@ pub(super) fn start_with(
 
 impl Status {
     fn into_start_error<T>(self) -> Result<T> {
-        Err(Error::Vmnet {
-            operation: Operation::Start,
-            status: self,
-        })
+        Err(Error::vmnet(Operation::Start, self))
     }
 }
 
@@ -286,10 +283,7 @@ impl AppleDriver {
                 RcBlock::as_ptr(&block).cast(),
             )
         };
-        Status::check(status).map_err(|status| Error::Vmnet {
-            operation: Operation::SetEventCallback,
-            status,
-        })
+        Error::check(Operation::SetEventCallback, status)
     }
 
     /// `Err(Stopped)` once the handle is dead.
@@ -300,13 +294,6 @@ impl AppleDriver {
             Ok(())
         }
     }
-
-    fn check(&self, op: Operation, status: sys::vmnet_return_t) -> Result<()> {
-        Status::check(status).map_err(|status| Error::Vmnet {
-            operation: op,
-            status,
-        })
-    }
 }
 
 impl Driver for AppleDriver {
@@ -316,7 +303,7 @@ impl Driver for AppleDriver {
         // the caller guarantees the descriptors and their buffers (see Driver::read); count
         // does not exceed the number of descriptors.
         let status = unsafe { sys::vmnet_read(self.iface.0, descs.as_mut_ptr(), &raw mut count) };
-        self.check(Operation::Read, status)?;
+        Error::check(Operation::Read, status)?;
         Ok(usize::try_from(count).unwrap_or(0).min(descs.len()))
     }
 
@@ -324,7 +311,7 @@ impl Driver for AppleDriver {
         let mut count = i32::try_from(descs.len()).unwrap_or(i32::MAX);
         // SAFETY: as for read; vmnet only reads the packet bytes.
         let status = unsafe { sys::vmnet_write(self.iface.0, descs.as_mut_ptr(), &raw mut count) };
-        self.check(Operation::Write, status)?;
+        Error::check(Operation::Write, status)?;
         Ok(usize::try_from(count).unwrap_or(0).min(descs.len()))
     }
 
@@ -345,35 +332,23 @@ impl Driver for AppleDriver {
                 std::ptr::null_mut(),
             );
         }
-        let done: Arc<Completion<sys::vmnet_return_t>> = Completion::new();
-        let block = {
-            let done = done.clone();
-            RcBlock::new(move |status: sys::vmnet_return_t| {
-                let _ = catch_unwind(AssertUnwindSafe(|| done.complete(status)));
-            })
-        };
-        // SAFETY: live handle, stopped exactly once (guarded by `stopped`); the control queue
-        // is alive; the block has the parameter types of vmnet_interface_completion_handler_t.
-        let scheduled = unsafe {
-            sys::vmnet_stop_interface(
-                self.iface.0,
-                queue_ptr(&self.control),
-                RcBlock::as_ptr(&block).cast(),
-            )
-        };
-        self.check(Operation::Stop, scheduled)?;
-        match done.wait(timeout) {
-            Some(status) => self.check(Operation::Stop, status),
-            None => {
-                // vmnet may still run the completion on these queues: keep them alive.
-                std::mem::forget(self.control.clone());
-                std::mem::forget(self.events.clone());
-                Err(Error::Timeout {
-                    operation: Operation::Stop,
-                    waited: timeout,
-                })
-            }
+        let stopped = completion::wait_status(
+            Operation::Stop,
+            timeout,
+            |block| {
+                // SAFETY: live handle, stopped exactly once (guarded by `stopped`); the
+                // control queue is alive; the block has the parameter types of
+                // vmnet_interface_completion_handler_t.
+                unsafe { sys::vmnet_stop_interface(self.iface.0, queue_ptr(&self.control), block) }
+            },
+            (),
+        );
+        if let Err(Error::Timeout { .. }) = stopped {
+            // vmnet may still run the completion on these queues: keep them alive.
+            std::mem::forget(self.control.clone());
+            std::mem::forget(self.events.clone());
         }
+        stopped
     }
 
     fn raw(&self) -> Option<sys::interface_ref> {

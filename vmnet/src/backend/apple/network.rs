@@ -14,13 +14,14 @@ use std::ptr::NonNull;
 use vmnet_sys as sys;
 
 use super::addr::{from_in_addr, in_addr, in6_addr, in6_bytes};
+use super::forwarding::RawAddress;
 use super::xpc::XpcObject;
 use crate::backend::{
     NetworkConfigDriver, NetworkDriver, Serialization, Service, StartContext, Started,
 };
 use crate::capabilities::{Capabilities, Feature};
 use crate::config::Mode;
-use crate::error::{Error, Operation, Result, Status};
+use crate::error::{Error, Operation, Result};
 use crate::forwarding::PortForwardingRule;
 use crate::keys::Dictionary;
 use crate::mac::MacAddr;
@@ -51,12 +52,7 @@ impl<T> CfOwned<T> {
     /// # Safety
     /// `ptr` is NULL or a +1 reference the caller owns.
     unsafe fn new(ptr: *mut T, status: sys::vmnet_return_t, operation: Operation) -> Result<Self> {
-        let owned = NonNull::new(ptr).map(Self);
-        Status::check(status).map_err(|status| Error::Vmnet { operation, status })?;
-        owned.ok_or(Error::Vmnet {
-            operation,
-            status: Status::Failure,
-        })
+        Error::check_returned(operation, status, NonNull::new(ptr).map(Self))
     }
 
     fn as_ptr(&self) -> *mut T {
@@ -72,10 +68,7 @@ impl<T> Drop for CfOwned<T> {
 }
 
 fn check(status: sys::vmnet_return_t) -> Result<()> {
-    Status::check(status).map_err(|status| Error::Vmnet {
-        operation: Operation::ConfigureNetwork,
-        status,
-    })
+    Error::check(Operation::ConfigureNetwork, status)
 }
 
 pub(crate) fn network_configuration(mode: Mode) -> Result<Box<dyn NetworkConfigDriver>> {
@@ -132,17 +125,8 @@ impl NetworkConfigDriver for AppleNetworkConfig {
 
     fn add_port_forwarding_rule(&mut self, rule: &PortForwardingRule) -> Result<()> {
         let add = late!(vmnet_network_configuration_add_port_forwarding_rule);
-        let (v4, v6);
-        let address: *const c_void = match rule.internal.ip() {
-            std::net::IpAddr::V4(ip) => {
-                v4 = in_addr(ip);
-                (&raw const v4).cast()
-            }
-            std::net::IpAddr::V6(ip) => {
-                v6 = in6_addr(ip);
-                (&raw const v6).cast()
-            }
-        };
+        let internal = RawAddress::new(rule.internal.ip());
+        let address = internal.as_ptr();
         // SAFETY: live configuration; `address` points at an in_addr or in6_addr that matches
         // the family passed (both from one SocketAddr) and lives for the call. Note the
         // argument order of this function: internal port BEFORE external port.
@@ -234,12 +218,7 @@ impl NetworkDriver for AppleNetwork {
         let object = unsafe { copy(self.net.as_ptr(), &mut status) };
         // SAFETY: `object` is NULL or a +1 XPC object we now own (released on every path).
         let object = unsafe { XpcObject::from_owned(object) };
-        let vmnet = |status| Error::Vmnet {
-            operation: Operation::SerializeNetwork,
-            status,
-        };
-        Status::check(status).map_err(vmnet)?;
-        let object = object.ok_or(vmnet(Status::Failure))?;
+        let object = Error::check_returned(Operation::SerializeNetwork, status, object)?;
         Ok(NetworkSerialization {
             inner: Serialization::Xpc(object),
         })

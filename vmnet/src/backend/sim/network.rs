@@ -101,10 +101,7 @@ impl SimNetworkConfig {
 }
 
 fn refused(operation: Operation) -> Error {
-    Error::Vmnet {
-        operation,
-        status: Status::InvalidArgument,
-    }
+    Error::vmnet(operation, Status::InvalidArgument)
 }
 
 impl NetworkConfigDriver for SimNetworkConfig {

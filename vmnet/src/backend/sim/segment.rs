@@ -575,10 +575,6 @@ impl Drop for SimDriver {
     }
 }
 
-fn vmnet_error(operation: Operation, status: Status) -> Error {
-    Error::Vmnet { operation, status }
-}
-
 impl SimDriver {
     /// vmnet's checks of a call's descriptors, in its order: stopped, too many packets, not
     /// one iovec, then (for writes, `max_size`) a packet too big.
@@ -593,7 +589,7 @@ impl SimDriver {
             return Err(Error::Stopped);
         }
         if descs.len() > max_packets {
-            return Err(vmnet_error(op, Status::TooManyPackets));
+            return Err(Error::vmnet(op, Status::TooManyPackets));
         }
         let (mut bad_iovec, mut too_big) = (false, false);
         for d in descs {
@@ -601,10 +597,10 @@ impl SimDriver {
             too_big |= d.vm_pkt_size > max_size;
         }
         if bad_iovec {
-            return Err(vmnet_error(op, Status::InvalidArgument));
+            return Err(Error::vmnet(op, Status::InvalidArgument));
         }
         if too_big {
-            return Err(vmnet_error(op, Status::PacketTooBig));
+            return Err(Error::vmnet(op, Status::PacketTooBig));
         }
         Ok(())
     }
@@ -632,7 +628,7 @@ impl Driver for SimDriver {
         });
         if n == 0 && too_small {
             // vmnet's answer to a buffer smaller than the waiting packet.
-            return Err(vmnet_error(Operation::Read, Status::InvalidArgument));
+            return Err(Error::vmnet(Operation::Read, Status::InvalidArgument));
         }
         Ok(n)
     }
@@ -671,7 +667,7 @@ impl Driver for SimDriver {
             .iter()
             .any(|r| r.occupies(rule.protocol, rule.external_port, rule.family()));
         if clash {
-            return Err(vmnet_error(
+            return Err(Error::vmnet(
                 Operation::AddPortForwardingRule,
                 Status::InvalidArgument,
             ));
@@ -695,7 +691,7 @@ impl Driver for SimDriver {
                 rules.remove(i);
                 Ok(())
             }
-            None => Err(vmnet_error(
+            None => Err(Error::vmnet(
                 Operation::RemovePortForwardingRule,
                 Status::InvalidArgument,
             )),
