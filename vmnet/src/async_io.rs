@@ -147,11 +147,7 @@ impl<T: std::os::fd::AsRawFd + Reader> Registered<T> {
 
     /// A buffer that cannot hold the largest packet is an error at once, not after waiting.
     fn check_len(&self, len: usize) -> Result<()> {
-        let needed = self.fd.get_ref().params().max_packet_size();
-        if len < needed {
-            return Err(Error::BufferTooSmall { len, needed });
-        }
-        Ok(())
+        self.fd.get_ref().params().check_read_len(len)
     }
 
     fn poll_read_batch(

@@ -108,13 +108,7 @@ impl Shared {
     }
 
     fn read(&self, buf: &mut [u8]) -> Result<Option<usize>> {
-        let needed = self.params.max_packet_size();
-        if buf.len() < needed {
-            return Err(Error::BufferTooSmall {
-                len: buf.len(),
-                needed,
-            });
-        }
+        self.params.check_read_len(buf.len())?;
         self.notifier.clear();
         let mut iov = iovec {
             iov_base: buf.as_mut_ptr().cast(),
@@ -163,13 +157,7 @@ impl Shared {
     }
 
     fn read_batch(&self, batch: &mut PacketBatch) -> Result<usize> {
-        let needed = self.params.max_packet_size();
-        if batch.slot_size() < needed {
-            return Err(Error::BufferTooSmall {
-                len: batch.slot_size(),
-                needed,
-            });
-        }
+        self.params.check_read_len(batch.slot_size())?;
         self.notifier.clear();
         let descs = batch.prepare_read(self.params.read_max_packets());
         if descs.is_empty() {

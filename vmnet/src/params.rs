@@ -130,6 +130,18 @@ impl Parameters {
         self.max_packet_size
     }
 
+    /// `Err(BufferTooSmall)` unless a read buffer (or batch slot) of `len` bytes can hold the
+    /// largest packet.
+    pub(crate) fn check_read_len(&self, len: usize) -> crate::Result<()> {
+        if len < self.max_packet_size {
+            return Err(crate::Error::BufferTooSmall {
+                len,
+                needed: self.max_packet_size,
+            });
+        }
+        Ok(())
+    }
+
     /// The most packets one read call may take; [`DEFAULT_MAX_PACKETS_PER_CALL`] when vmnet
     /// reports no limit (before macOS 15).
     pub fn read_max_packets(&self) -> usize {
