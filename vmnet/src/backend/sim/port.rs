@@ -223,7 +223,8 @@ impl Port {
         }
     }
 
-    pub(super) fn queued(&self) -> usize {
+    /// Frames queued now (the `queued` field is the copy published for the event thread).
+    pub(super) fn len(&self) -> usize {
         self.ring().len
     }
 
@@ -396,7 +397,7 @@ impl HostPort {
 
     /// How many frames are waiting for the host.
     pub fn pending(&self) -> usize {
-        self.port.queued()
+        self.port.len()
     }
 
     /// Frames the host side dropped because its queue was full.
@@ -520,7 +521,7 @@ mod tests {
         port.close();
         assert!(!deliver(&port));
         assert_eq!(port.dropped.load(Ordering::Relaxed), 3);
-        assert_eq!(port.queued(), 2);
+        assert_eq!(port.len(), 2);
     }
 
     #[test]
