@@ -313,10 +313,7 @@ impl StreamDecoder {
         if available < LENGTH_PREFIX_LEN {
             return None;
         }
-        let mut prefix = [0u8; LENGTH_PREFIX_LEN];
-        prefix.copy_from_slice(&self.buf[self.start..self.start + LENGTH_PREFIX_LEN]);
-        // A u32 always fits in usize on the targets vmnet has (64-bit); saturate elsewhere.
-        let len = usize::try_from(u32::from_be_bytes(prefix)).unwrap_or(usize::MAX);
+        let len = announced_len(&self.buf, self.start);
         if len > RESYNC_LIMIT.max(self.max_frame_len) {
             let e = MalformedFrame::Desynchronized { len };
             self.failed = Some(e);
@@ -363,9 +360,7 @@ impl StreamDecoder {
                     received: available,
                 });
             }
-            let mut prefix = [0u8; LENGTH_PREFIX_LEN];
-            prefix.copy_from_slice(&self.buf[start..start + LENGTH_PREFIX_LEN]);
-            let len = usize::try_from(u32::from_be_bytes(prefix)).unwrap_or(usize::MAX);
+            let len = announced_len(&self.buf, start);
             let needed = LENGTH_PREFIX_LEN.saturating_add(len);
             if available < needed {
                 return Err(MalformedFrame::Truncated {
@@ -385,6 +380,15 @@ impl StreamDecoder {
         self.skip = 0;
         self.failed = None;
     }
+}
+
+/// The frame length announced by the length prefix at `buf[at..]`; callers check that its
+/// [`LENGTH_PREFIX_LEN`] bytes are there.
+fn announced_len(buf: &[u8], at: usize) -> usize {
+    let mut prefix = [0u8; LENGTH_PREFIX_LEN];
+    prefix.copy_from_slice(&buf[at..at + LENGTH_PREFIX_LEN]);
+    // A u32 always fits in usize on the targets vmnet has (64-bit); saturate elsewhere.
+    usize::try_from(u32::from_be_bytes(prefix)).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]
