@@ -27,15 +27,15 @@
 //! neither vmnet nor the bridge. The bench thread's VM end runs the very same code on a second
 //! socket pair. On the other end, two relay threads (one per direction, as the bridge has) do:
 //!
-//! - from the VM: datagram framing: a blocking `recv` of the first datagram into a scratch
-//!   buffer of the same size as the bridge's, then `recv`s with `MSG_DONTWAIT` until the
-//!   socket is drained or 256 frames are in hand, each copied from the scratch buffer into a
-//!   batch arena; stream framing: blocking `read`s into a buffer of the bridge decoder's size
-//!   (256 KiB, compacted by the same rule), each complete frame copied out of it into the
-//!   batch arena. Then one lock of a ring (1024 preallocated `Vec<u8>` slots, as the
-//!   simulator's receive queue), the batch copied into it, one condition-variable wake-up;
-//!   the bench thread, woken, copies the frames out of the ring into its read arena, as
-//!   `read_batch` does;
+//! - from the VM: datagram framing: a blocking `recv` of the first datagram straight into the
+//!   first slot of a batch arena (slots of the largest frame, as the bridge's batch), then
+//!   `recv`s with `MSG_DONTWAIT`, each into the next slot, until the socket is drained or 256
+//!   frames are in hand; stream framing: blocking `read`s into a buffer of the bridge
+//!   decoder's size (256 KiB, compacted by the same rule), each complete frame copied out of
+//!   it into the batch arena. Then one lock of a ring (1024 preallocated `Vec<u8>` slots, as
+//!   the simulator's receive queue), the batch copied into it, one condition-variable
+//!   wake-up; the bench thread, woken, copies the frames out of the ring into its read arena,
+//!   as `read_batch` does;
 //! - to the VM: the bench thread copies its `n` frames into a second ring under one lock and
 //!   wakes the relay thread, which copies up to 256 out into its batch arena (as the bridge's
 //!   `read_batch`), then sends each frame with a blocking `send` (datagram), or encodes them
@@ -43,24 +43,24 @@
 //!   it with `write_all`.
 //!
 //! So both sides make the same system calls on the VM end and the same copies everywhere: the
-//! kernel's, scratch or decoder buffer → batch → ring → read batch towards the network, batch →
-//! ring → batch (→ stream output buffer) towards the VM. It is the limit that the socket
-//! traffic and the copies set for any bridge handing frames over through an in-process queue
-//! (with datagrams, one system call per frame on each side weighs more than the copies):
-//! `safe/baseline` (frames per second) is the share of it that the bridge, the safe layer
-//! and the simulator reach together.
+//! kernel's (into the batch for datagrams; for a stream into the decoder buffer, then to the batch)
+//! → ring → read batch towards the network, batch → ring → batch (→ stream output buffer) towards
+//! the VM. It is the limit that the socket traffic and the copies set for any bridge handing frames
+//! over through an in-process queue (with datagrams, one system call per frame on each side weighs
+//! more than the copies): `safe/baseline` (frames per second) is the share of it that the bridge,
+//! the safe layer and the simulator reach together.
 //!
-//! **Inside the measured overhead** (in the safe path, not in the baseline): on the bridge's
-//! side, the `poll(2)` on the socket and the stop descriptor before each wake-up and the
-//! `recv`/`read` that finds the socket drained (the relay blocks in `recv`/`read` instead),
-//! the frame checks (length bounds, the stream decoder's validation), the stop-flag checks and
-//! the counters (a few atomic additions per batch), the non-blocking `send`s with their retry
-//! bookkeeping, the wait for A's readiness descriptor (`poll` on the event pipe instead of a
-//! condition variable); and everything the simulator adds on each side, as measured alone by
-//! `sim_io`: the segment lock and MAC lookup, the host port's bookkeeping (its queue holds one
-//! frame and drops the rest, a host that does not read), the receive ring's lock per write
-//! call, the `PacketBatch` descriptors, and the wake-up of the receiving interface's event
-//! thread with its pipe write and read.
+//! **Inside the measured overhead** (in the safe path, not in the baseline): on the bridge's side,
+//! the `poll(2)` on the socket and the stop descriptor before each wake-up and the
+//! `recvmsg`/`read` that finds the socket drained (the relay blocks in `recv`/`read` instead), the
+//! frame checks (length bounds, a datagram's truncation flag, the stream decoder's validation),
+//! the stop-flag checks and the counters (a few atomic additions per batch), the non-blocking
+//! `send`s with their retry bookkeeping, the wait for A's readiness descriptor (`poll` on the
+//! event pipe instead of a condition variable); and everything the simulator adds on each side, as
+//! measured alone by `sim_io`: the segment lock and MAC lookup, the host port's bookkeeping (its
+//! queue holds one frame and drops the rest, a host that does not read), the receive ring's lock
+//! per write call, the `PacketBatch` descriptors, and the wake-up of the receiving interface's
+//! event thread with its pipe write and read.
 //!
 //! Before measuring, the bench checks that steady-state iterations allocate nothing, on both
 //! paths, both framings, every size, and panics otherwise. The allocator counts for the whole
@@ -426,6 +426,18 @@ impl Arena {
         self.len += 1;
     }
 
+    /// Appends a frame received in place, as the bridge receives datagrams: `fill` gets the
+    /// whole next slot and returns the frame's length; on error nothing is added.
+    fn push_with(&mut self, fill: impl FnOnce(&mut [u8]) -> io::Result<usize>) -> io::Result<()> {
+        assert!(!self.is_full(), "arena overflow");
+        let start = self.len * self.slot;
+        let len = fill(&mut self.bytes[start..start + self.slot])?;
+        assert!(len <= self.slot, "arena overflow");
+        self.lens[self.len] = len;
+        self.len += 1;
+        Ok(())
+    }
+
     fn iter(&self) -> impl Iterator<Item = &[u8]> {
         (0..self.len).map(|i| &self.bytes[i * self.slot..i * self.slot + self.lens[i]])
     }
@@ -539,19 +551,19 @@ fn timed_out(e: &io::Error) -> bool {
     )
 }
 
-/// The relay from the VM, datagram framing: blocking `recv`, then drain without waiting.
+/// The relay from the VM, datagram framing: blocking `recv`, then drain without waiting,
+/// each datagram straight into its slot of the batch arena.
 fn relay_from_vm_datagram(socket: &UnixDatagram, to: &Queue, stop: &AtomicBool, max: usize) {
-    let mut scratch = vec![0u8; max + 1];
     let mut batch = Arena::new(RELAY_BATCH, max);
     while !stop.load(Ordering::Relaxed) {
-        match socket.recv(&mut scratch) {
-            Ok(n) => batch.push(&scratch[..n]),
+        match batch.push_with(|slot| socket.recv(slot)) {
+            Ok(()) => {}
             Err(e) if timed_out(&e) => continue,
             Err(e) => panic!("relay: {e}"),
         }
         while !batch.is_full() {
-            match recv_now(socket, &mut scratch) {
-                Ok(n) => batch.push(&scratch[..n]),
+            match batch.push_with(|slot| recv_now(socket, slot)) {
+                Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => panic!("relay: {e}"),

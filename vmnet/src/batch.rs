@@ -1,5 +1,6 @@
 //! [`PacketBatch`]: reusable buffers and descriptors for batched packet I/O.
 
+use std::convert::Infallible;
 use std::fmt;
 use std::ops::Range;
 
@@ -122,9 +123,28 @@ impl PacketBatch {
     /// [`Error::BatchFull`] when the batch is full (`build` is not called), and
     /// [`Error::PacketTooBig`] when `build` returns more than the slot size (nothing is added).
     pub fn push_with<F: FnOnce(&mut [u8]) -> usize>(&mut self, build: F) -> Result<usize> {
+        self.push_with_or_skip(|slot| Ok::<_, Infallible>(build(slot)))
+            .map(|built| built.unwrap_or_else(|never| match never {}))
+    }
+
+    /// Like [`push_with`](Self::push_with), but `fill` may also add nothing: it gets the whole
+    /// next slot and returns the packet's length, or an error, and then the batch is unchanged
+    /// (whatever `fill` wrote in the slot is overwritten by the next packet). Returns `fill`'s
+    /// outcome: to receive a packet straight into its slot, and skip it if it is unfit.
+    ///
+    /// # Errors
+    /// [`Error::BatchFull`] when the batch is full (`fill` is not called), and
+    /// [`Error::PacketTooBig`] when `fill` returns more than the slot size (nothing is added).
+    pub(crate) fn push_with_or_skip<E>(
+        &mut self,
+        fill: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    ) -> Result<Result<usize, E>> {
         let slot_size = self.slot_size;
         let index = self.len;
-        let len = build(self.next_slot(0)?);
+        let len = match fill(self.next_slot(0)?) {
+            Ok(len) => len,
+            Err(e) => return Ok(Err(e)),
+        };
         if len > slot_size {
             return Err(Error::PacketTooBig {
                 index,
@@ -133,7 +153,7 @@ impl PacketBatch {
             });
         }
         self.commit(len);
-        Ok(len)
+        Ok(Ok(len))
     }
 
     /// Packet `index`, if the batch holds it.
@@ -349,6 +369,39 @@ mod tests {
             Err(Error::PacketTooBig { len: 5, max: 4, .. })
         ));
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn push_with_or_skip_adds_a_packet_or_nothing() {
+        let mut b = PacketBatch::new(2, 8);
+        let skipped = b.push_with_or_skip(|slot| {
+            slot.fill(5);
+            Err::<usize, &str>("unfit")
+        });
+        assert!(matches!(skipped, Ok(Err("unfit"))));
+        assert!(b.is_empty(), "a skipped packet adds nothing");
+        let added = b.push_with_or_skip(|slot| {
+            assert_eq!(slot.len(), 8, "the whole slot");
+            slot[..3].copy_from_slice(&[1, 2, 3]);
+            Ok::<usize, ()>(3)
+        });
+        assert!(matches!(added, Ok(Ok(3))));
+        assert!(matches!(
+            b.push_with_or_skip(|_| Ok::<usize, ()>(9)),
+            Err(Error::PacketTooBig {
+                index: 1,
+                len: 9,
+                max: 8
+            })
+        ));
+        assert_eq!(b.iter().collect::<Vec<_>>(), [&[1, 2, 3][..]]);
+        b.push(&[4]).unwrap();
+        assert!(matches!(
+            b.push_with_or_skip(|_| -> Result<usize, ()> {
+                unreachable!("not called on a full batch")
+            }),
+            Err(Error::BatchFull { capacity: 2 })
+        ));
     }
 
     #[test]

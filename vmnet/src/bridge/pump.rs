@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::frame::{LENGTH_PREFIX_LEN, MIN_FRAME_LEN, StreamDecoder, check_frame};
+use super::frame::{
+    LENGTH_PREFIX_LEN, MIN_FRAME_LEN, StreamDecoder, check_frame, encode_stream_frame,
+};
 use super::sys::{self, Wait};
 use super::{ExitReason, Shared, VmSocket};
 use crate::batch::PacketBatch;
@@ -231,7 +233,8 @@ fn send_stream(
     let (mut packets, mut bytes, mut drops) = (0u64, 0u64, 0u64);
     let mut result = Ok(());
     let mut stalled = false;
-    compact(out, sent);
+    // Unsent bytes from the last batch stay where they are: the loop below moves them to
+    // the front only when a frame does not fit behind them.
     'frames: for frame in batch {
         stalled = false;
         let need = LENGTH_PREFIX_LEN + frame.len();
@@ -256,10 +259,12 @@ fn send_stream(
                 break 'frames;
             }
         }
-        // Frames from vmnet are at most a slot long, far below the 32-bit prefix's limit.
-        let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(frame);
+        // Frames from vmnet are at most a slot long, far below the 32-bit prefix's limit, and
+        // fit in `out` (checked above), so this neither fails nor allocates.
+        if encode_stream_frame(frame, out).is_err() {
+            drops += 1;
+            continue;
+        }
         packets += 1;
         bytes += frame.len() as u64;
     }
@@ -302,10 +307,9 @@ pub(super) struct FromVm {
     tx: WriteHalf,
     socket: VmSocket,
     shared: Arc<Shared>,
+    /// The frames for vmnet. Datagram framing: each datagram is received straight into the
+    /// next slot (the largest frame long); an oversize one, cut to it, is dropped as malformed.
     batch: PacketBatch,
-    /// Datagram framing: one datagram, one byte longer than the largest frame so an oversize
-    /// datagram shows as too long instead of being silently cut.
-    scratch: Box<[u8]>,
     /// Stream framing.
     decoder: StreamDecoder,
     /// Datagram framing: whether replies have somewhere to go.
@@ -316,21 +320,19 @@ impl FromVm {
     pub(super) fn new(tx: WriteHalf, socket: VmSocket, shared: Arc<Shared>) -> Self {
         let max = shared.max_frame_len;
         let batch = PacketBatch::new(tx.parameters().write_max_packets(), max);
-        let (scratch, decoder, connected) = match &socket {
+        let (decoder, connected) = match &socket {
             VmSocket::Datagram(s) => (
-                vec![0; max + 1].into_boxed_slice(),
                 // Unused: the smallest possible.
                 StreamDecoder::with_buffer_len(MIN_FRAME_LEN, 0),
                 s.peer_addr().is_ok(),
             ),
-            VmSocket::Stream(_) => (Box::default(), StreamDecoder::new(max), true),
+            VmSocket::Stream(_) => (StreamDecoder::new(max), true),
         };
         Self {
             tx,
             socket,
             shared,
             batch,
-            scratch,
             decoder,
             connected,
         }
@@ -374,36 +376,37 @@ impl FromVm {
             let mut malformed = 0;
             let mut drained = false;
             while self.batch.len() < self.batch.capacity() {
-                let received = if self.connected {
-                    socket.recv(&mut self.scratch)
-                } else {
-                    socket.recv_from(&mut self.scratch).map(|(n, from)| {
+                let connected = &mut self.connected;
+                let received = self.batch.push_with_or_skip(|slot| {
+                    let datagram = if *connected {
+                        sys::recv(socket, slot, None)?
+                    } else {
+                        let mut from = sys::Sender::new();
+                        let datagram = sys::recv(socket, slot, Some(&mut from))?;
                         // The first peer with an address becomes the VM: connect to it so
                         // frames for the VM have somewhere to go.
-                        if let Some(path) = from.as_pathname() {
-                            self.connected = socket.connect(path).is_ok();
+                        if let Some(path) = from.path() {
+                            *connected = socket.connect(path).is_ok();
                         }
-                        n
-                    })
-                };
-                match received {
-                    Ok(n) => {
-                        let frame = &self.scratch[..n.min(self.scratch.len())];
-                        match check_frame(frame, max) {
-                            Ok(()) => {
-                                if self.batch.push(frame).is_err() {
-                                    malformed += 1;
-                                }
-                            }
-                            Err(_) => malformed += 1,
-                        }
+                        datagram
+                    };
+                    // Cut to the slot means longer than the largest frame: too long.
+                    if datagram.truncated || check_frame(&slot[..datagram.len], max).is_err() {
+                        return Err(Unfit::Malformed);
                     }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock || sys::is_no_peer(&e) => {
+                    Ok(datagram.len)
+                });
+                match received {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(Unfit::Malformed)) | Err(_) => malformed += 1,
+                    Ok(Err(Unfit::Io(e))) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Ok(Err(Unfit::Io(e)))
+                        if e.kind() == io::ErrorKind::WouldBlock || sys::is_no_peer(&e) =>
+                    {
                         drained = true;
                         break;
                     }
-                    Err(e) => {
+                    Ok(Err(Unfit::Io(e))) => {
                         self.shared.counters.malformed(malformed);
                         return Err(ExitReason::Io(e));
                     }
@@ -482,6 +485,20 @@ impl FromVm {
                 self.wait_input()?;
             }
         }
+    }
+}
+
+/// Why a datagram received from the VM was not added to the batch.
+enum Unfit {
+    /// Empty, shorter than an Ethernet header, or longer than the largest frame.
+    Malformed,
+    /// Nothing was received.
+    Io(io::Error),
+}
+
+impl From<io::Error> for Unfit {
+    fn from(e: io::Error) -> Self {
+        Unfit::Io(e)
     }
 }
 

@@ -1,8 +1,11 @@
-//! The few socket calls std does not offer: `poll(2)` on several descriptors, and sends that
-//! neither block nor raise `SIGPIPE`.
+//! The few socket calls std does not offer: `poll(2)` on several descriptors, sends that
+//! neither block nor raise `SIGPIPE`, and datagram receives that report truncation.
 
+use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::time::Duration;
 
 /// Flags for every send: never block (the socket may be shared with a blocking user), and on
@@ -24,6 +27,96 @@ pub(super) fn send(fd: &impl AsRawFd, buf: &[u8]) -> io::Result<usize> {
         Ok(n.unsigned_abs())
     }
 }
+
+/// One datagram received by [`recv`].
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Datagram {
+    /// The bytes stored at the start of the buffer.
+    pub(super) len: usize,
+    /// The datagram was longer than the buffer: only its first `len` bytes were stored, the
+    /// rest is lost.
+    pub(super) truncated: bool,
+}
+
+/// A datagram sender's address, as [`recv`] fills it in.
+pub(super) struct Sender {
+    addr: libc::sockaddr_un,
+    len: libc::socklen_t,
+}
+
+impl Sender {
+    pub(super) fn new() -> Self {
+        Self {
+            // SAFETY: `sockaddr_un` is plain integers and integer arrays, for which all zeros
+            // is a valid value (an unspecified family and an empty path).
+            addr: unsafe { std::mem::zeroed() },
+            len: 0,
+        }
+    }
+
+    /// The sender's file system path, if it has one (`None` for an unnamed socket, and for
+    /// Linux's abstract names), as `std`'s `SocketAddr::as_pathname`.
+    pub(super) fn path(&self) -> Option<&Path> {
+        let offset = std::mem::offset_of!(libc::sockaddr_un, sun_path);
+        let len = usize::try_from(self.len)
+            .unwrap_or(0)
+            .saturating_sub(offset)
+            .min(self.addr.sun_path.len());
+        let name = self.addr.sun_path[..len].split(|&c| c == 0).next()?;
+        if name.is_empty() {
+            return None;
+        }
+        // SAFETY: `c_char` is `i8` or `u8`: the same size and alignment as `u8`, every bit
+        // pattern valid for both; `name` is a live, initialised slice borrowed from `self`.
+        let bytes = unsafe { std::slice::from_raw_parts(name.as_ptr().cast::<u8>(), name.len()) };
+        Some(Path::new(OsStr::from_bytes(bytes)))
+    }
+}
+
+/// Receives one datagram into `buf` without blocking, and with `from`, its sender's address.
+///
+/// A datagram longer than `buf` is cut to it and reported `truncated`: `recvmsg` sets
+/// `MSG_TRUNC` in the returned `msg_flags` on Linux and macOS alike (passing `MSG_TRUNC` as a
+/// flag, to learn the real length, is Linux-only).
+pub(super) fn recv(
+    fd: &impl AsRawFd,
+    buf: &mut [u8],
+    from: Option<&mut Sender>,
+) -> io::Result<Datagram> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: `msghdr` is integers and pointers (and, on some C libraries, private padding),
+    // for which all zeros is a valid value: no name, no iovec, no control data.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    let mut name_len = None;
+    if let Some(from) = from {
+        msg.msg_name = (&raw mut from.addr).cast();
+        msg.msg_namelen = SOCKADDR_UN_LEN;
+        name_len = Some(&mut from.len);
+    }
+    // SAFETY: `msg` points at one iovec spanning `buf`, a writable byte slice, and optionally
+    // at `from.addr` with its exact size; all of them live, and exclusively borrowed, for the
+    // duration of the call. `fd` is an open socket borrowed for it.
+    let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &raw mut msg, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if let Some(len) = name_len {
+        *len = msg.msg_namelen.min(SOCKADDR_UN_LEN);
+    }
+    Ok(Datagram {
+        len: n.unsigned_abs().min(buf.len()),
+        truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+    })
+}
+
+/// The size of a `sockaddr_un` (about 110 bytes, so the cast is exact).
+const SOCKADDR_UN_LEN: libc::socklen_t =
+    std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
 
 /// Makes writes to a closed peer fail with `EPIPE` instead of raising `SIGPIPE` (Apple
 /// systems, which lack `MSG_NOSIGNAL`).
@@ -137,4 +230,50 @@ pub(super) fn wait(waits: &[Wait], timeout: Duration) -> io::Result<[bool; 4]> {
         *r = p.revents != 0;
     }
     Ok(ready)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixDatagram;
+
+    use super::*;
+
+    #[test]
+    fn recv_reports_a_datagram_cut_to_the_buffer() {
+        let (a, b) = UnixDatagram::pair().unwrap();
+        a.send(&[7; 10]).unwrap();
+        a.send(&[8; 10]).unwrap();
+        let mut buf = [0u8; 10];
+        let cut = recv(&b, &mut buf[..9], None).unwrap();
+        assert_eq!((cut.len, cut.truncated), (9, true));
+        let whole = recv(&b, &mut buf, None).unwrap();
+        assert_eq!((whole.len, whole.truncated), (10, false));
+        assert_eq!(buf, [8; 10]);
+        let e = recv(&b, &mut buf, None).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "never blocks");
+    }
+
+    #[test]
+    fn recv_tells_the_senders_path() {
+        let dir = std::env::temp_dir().join(format!("vmnet-sys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (ours, theirs) = (dir.join("ours.sock"), dir.join("theirs.sock"));
+        let _ = std::fs::remove_file(&ours);
+        let _ = std::fs::remove_file(&theirs);
+        let b = UnixDatagram::bind(&ours).unwrap();
+        let a = UnixDatagram::bind(&theirs).unwrap();
+        a.send_to(&[1; 20], &ours).unwrap();
+        UnixDatagram::unbound()
+            .unwrap()
+            .send_to(&[2; 20], &ours)
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let mut from = Sender::new();
+        assert_eq!(recv(&b, &mut buf, Some(&mut from)).unwrap().len, 20);
+        assert_eq!(from.path(), Some(theirs.as_path()));
+        let mut from = Sender::new();
+        assert_eq!(recv(&b, &mut buf, Some(&mut from)).unwrap().len, 20);
+        assert_eq!(from.path(), None, "an unnamed sender");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
