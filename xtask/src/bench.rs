@@ -37,7 +37,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             eprintln!("xtask: no {} (skipped)", file.display());
             continue;
         }
-        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        let mut cmd = crate::toolchain::cargo();
         cmd.args([
             "bench",
             "-p",

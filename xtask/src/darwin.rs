@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+use crate::toolchain::{output, run_output};
+
 /// The Apple targets every run checks.
 const TARGETS: [&str; 2] = ["aarch64-apple-darwin", "x86_64-apple-darwin"];
 /// The crates whose code ships (xtask is host-only).
@@ -20,7 +22,7 @@ const PROGRAMS: [(&str, &str); 4] = [
 /// `VMNET_BUILD_STD=1` (set by `.ci/run` when rustup cannot install the darwin standard
 /// library) the standard library is built from source.
 fn cargo_for(subcommand: &str, target: &str, packages: &[&str]) -> Command {
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    let mut cmd = crate::toolchain::cargo();
     cmd.arg(subcommand).args(["--target", target]);
     if std::env::var_os("VMNET_BUILD_STD").is_some_and(|v| v == "1") {
         cmd.env("RUSTC_BOOTSTRAP", "1").arg("-Zbuild-std");
@@ -28,7 +30,7 @@ fn cargo_for(subcommand: &str, target: &str, packages: &[&str]) -> Command {
     for package in packages {
         cmd.args(["--package", package]);
     }
-    cmd.arg("--all-features").current_dir(super::root());
+    cmd.arg("--all-features");
     cmd
 }
 
@@ -70,18 +72,11 @@ pub(crate) fn symbols(args: &[String]) -> Result<(), String> {
         let mut files = build_rlibs(target)?;
         files.extend(build_program_objects(target)?);
         for file in &files {
-            let out = Command::new(&nm)
-                .args(["-u", "--just-symbol-name"])
-                .arg(file)
-                .output()
-                .map_err(|e| format!("could not run {nm}: {e}"))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "{nm} -u {file} failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-            }
-            let text = String::from_utf8_lossy(&out.stdout);
+            let text = output(
+                Command::new(&nm)
+                    .args(["-u", "--just-symbol-name"])
+                    .arg(file),
+            )?;
             // Mach-O prefixes C names with one underscore.
             let bad: Vec<&str> = text
                 .lines()
@@ -166,17 +161,7 @@ fn which_nm() -> Result<String, String> {
 fn build_rlibs(target: &str) -> Result<Vec<String>, String> {
     let mut cmd = cargo("build", target);
     cmd.args(["--lib", "--message-format=json"]);
-    eprintln!("xtask: running {cmd:?}");
-    let out = cmd
-        .output()
-        .map_err(|e| format!("could not start cargo build: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "cargo build --target {target} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = run_output(&mut cmd)?;
     let mut rlibs = Vec::new();
     for line in stdout.lines() {
         if !line.contains("\"reason\":\"compiler-artifact\"") {

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::toolchain::{nightly, nightly_cargo, nightly_host, nightly_tool, output};
+use crate::toolchain::{nightly, nightly_cargo, nightly_tool, output};
 
 /// The fuzz targets (`fuzz/fuzz_targets/<name>.rs`).
 const TARGETS: &[&str] = &[
@@ -81,12 +81,18 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     };
 
     let toolchain = nightly();
-    let version = output(nightly_tool("rustc").arg("--version")).map_err(|e| {
+    // `rustc -vV`: the version on the first line, the host triple on the `host:` line.
+    let verbose = output(nightly_tool("rustc").arg("-vV")).map_err(|e| {
         format!(
             "fuzzing needs a nightly compiler (sanitizers are unstable): {e}\n\
              Install one with `rustup toolchain install {toolchain} --profile minimal`."
         )
     })?;
+    let version = verbose.lines().next().unwrap_or_default();
+    let host = verbose
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .ok_or_else(|| format!("no host line in `rustc -vV` of {toolchain}"))?;
     // A stable toolchain (VMNET_NIGHTLY=stable) is the fallback where no nightly can be
     // installed: RUSTC_BOOTSTRAP=1 lets it take the unstable sanitizer flag, and its standard
     // library ships the AddressSanitizer runtime on Linux.
@@ -96,20 +102,23 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     } else {
         eprintln!("xtask: fuzzing with {version}");
     }
-    let host = nightly_host()?;
     let started = Instant::now();
     let fuzz = super::root().join("fuzz");
-    // --target keeps the instrumentation away from build scripts and proc macros.
+    // --target keeps the instrumentation away from build scripts and proc macros; an explicit
+    // --target-dir puts the binaries where `bin_dir` says even if CARGO_TARGET_DIR is set.
+    let target_dir = fuzz.join("target");
     super::run(
         nightly_cargo()
-            .args(["build", "--release", "--bins", "--target", &host])
+            .args(["build", "--release", "--bins", "--target", host])
             .arg("--manifest-path")
             .arg(fuzz.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target_dir)
             .env("CARGO_ENCODED_RUSTFLAGS", RUSTFLAGS.join("\u{1f}"))
             .env_remove("RUSTFLAGS")
             .envs(bootstrap.then_some(("RUSTC_BOOTSTRAP", "1"))),
     )?;
-    let bin_dir = fuzz.join("target").join(&host).join("release");
+    let bin_dir = target_dir.join(host).join("release");
     for target in &targets {
         run_target(&fuzz, &bin_dir, target, runs, seconds, smoke)?;
     }

@@ -2,7 +2,7 @@
 //!
 //! Builds the test binaries exactly as `.ci/run`'s test step does (`cargo test --workspace
 //! --all-features`, so nothing is compiled twice there), then runs the `vmnet` unit tests and
-//! the simulator integration tests under
+//! the integration tests listed below (the simulator's, the bridge's, the async layer's) under
 //!
 //! ```text
 //! valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 --fair-sched=yes
@@ -12,21 +12,28 @@
 //! other memory error valgrind finds (invalid reads or writes, uninitialised values).
 //! `--fair-sched=yes` hands the CPU between threads in turn: valgrind runs one thread at a
 //! time, and without it a spinning thread can starve the others for many seconds.
-//! `VMNET_TEST_SMALL=1` makes the stress tests use small counts.
+//! `VMNET_TEST_SMALL=1` makes the slow tests use small counts (`small()` in
+//! `vmnet/tests/common/mod.rs`). Every integration test file is run or listed as not run, with
+//! its reason, as for `cargo xtask miri`.
 
 use std::process::Command;
 use std::time::Instant;
 
-/// The `vmnet` test targets run under valgrind: the unit tests (`lib`) and the simulator's
-/// integration tests.
-const TARGETS: &[&str] = &[
-    "lib",
+/// Integration test files (`vmnet/tests/*.rs`) that run under valgrind, after the unit tests
+/// (`lib`).
+const RUN: &[&str] = &[
     "sim_interface",
     "sim_alloc",
     "stress_sim",
     "sim_network",
     "sim_network_leaks",
+    "bridge_alloc",
+    "bridge_e2e",
+    "async_sim",
 ];
+
+/// Integration test files that do not run under valgrind, and why.
+const NOT_RUN: &[(&str, &str)] = &[("macos_vmnet", "real vmnet.framework (macOS only)")];
 
 const VALGRIND_ARGS: &[&str] = &[
     "--leak-check=full",
@@ -45,9 +52,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             format!("valgrind is needed ({e}); install it with `apt-get install valgrind`")
         })?;
     eprintln!("xtask: {version}");
+    crate::test_files::check("valgrind", "xtask/src/leak.rs", RUN, NOT_RUN)?;
     let started = Instant::now();
     let binaries = build()?;
-    for target in TARGETS {
+    for target in std::iter::once(&"lib").chain(RUN) {
         let Some((_, path)) = binaries.iter().find(|(name, _)| name == target) else {
             return Err(format!(
                 "cargo built no test binary `{target}` for vmnet: update xtask/src/leak.rs"
@@ -69,7 +77,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     eprintln!(
         "xtask: leak passed: {} test binaries under valgrind in {} s",
-        TARGETS.len(),
+        RUN.len() + 1,
         started.elapsed().as_secs()
     );
     Ok(())
@@ -78,29 +86,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 /// Builds the workspace's test binaries and returns vmnet's as (target name, path); the unit
 /// test binary is named `lib`.
 fn build() -> Result<Vec<(String, String)>, String> {
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.args([
+    let stdout = crate::toolchain::run_output(crate::toolchain::cargo().args([
         "test",
         "--workspace",
         "--all-features",
         "--no-run",
         "--message-format=json",
-    ])
-    .current_dir(super::root());
-    eprintln!("xtask: running {cmd:?}");
-    let out = cmd
-        .output()
-        .map_err(|e| format!("could not start cargo test --no-run: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "cargo test --no-run failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
+    ]))?;
     let manifest = super::root().join("vmnet").join("Cargo.toml");
     let manifest = format!("\"manifest_path\":\"{}\"", manifest.display());
     let mut binaries = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in stdout.lines() {
         if !line.contains("\"reason\":\"compiler-artifact\"") || !line.contains(&manifest) {
             continue;
         }

@@ -16,6 +16,7 @@ mod darwin;
 mod fuzz;
 mod leak;
 mod miri;
+mod test_files;
 mod toolchain;
 
 use std::path::{Path, PathBuf};

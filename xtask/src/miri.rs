@@ -8,10 +8,10 @@
 //! Installs nothing: it needs `rustup +nightly component add miri rust-src` (`.ci/run` does
 //! that), and says so when Miri is missing. Test files Miri cannot run are left out by name
 //! below, each with its reason; everything else runs. Within the files that run, the tests
-//! themselves adapt to Miri: the slow ones use smaller counts under `cfg(miri)`, and the one
-//! that calls `poll(2)` is `#[cfg_attr(miri, ignore)]`.
+//! themselves adapt to Miri: the slow ones use smaller counts under `cfg(miri)` (`small()` in
+//! `vmnet/tests/common/mod.rs`), and the one that calls `poll(2)` is
+//! `#[cfg_attr(miri, ignore)]`.
 
-use std::path::Path;
 use std::time::Instant;
 
 use crate::toolchain::{nightly, nightly_cargo, output};
@@ -55,7 +55,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         )
     })?;
     eprintln!("xtask: {version} ({toolchain})");
-    check_test_files()?;
+    crate::test_files::check("Miri", "xtask/src/miri.rs", RUN, NOT_RUN)?;
 
     let started = Instant::now();
     super::run(nightly_cargo().args(["miri", "setup"]))?;
@@ -74,50 +74,4 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         started.elapsed().as_secs()
     );
     Ok(())
-}
-
-/// Every integration test file is either run or listed with a reason, so a new one is not
-/// left out of Miri silently.
-fn check_test_files() -> Result<(), String> {
-    let dir = super::root().join("vmnet/tests");
-    let entries =
-        std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-    let mut unknown = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().is_none_or(|e| e != "rs") {
-            continue;
-        }
-        let name = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        let known = RUN.contains(&name.as_str()) || NOT_RUN.iter().any(|(n, _)| *n == name);
-        if !known {
-            unknown.push(name);
-        }
-    }
-    for name in RUN {
-        if !Path::new(&dir).join(format!("{name}.rs")).exists() {
-            return Err(format!(
-                "vmnet/tests/{name}.rs is listed for Miri but does not exist: update xtask/src/miri.rs"
-            ));
-        }
-    }
-    for (name, why) in NOT_RUN {
-        if Path::new(&dir).join(format!("{name}.rs")).exists() {
-            eprintln!("xtask: not under Miri: tests/{name}.rs ({why})");
-        }
-    }
-    if unknown.is_empty() {
-        Ok(())
-    } else {
-        unknown.sort();
-        Err(format!(
-            "vmnet/tests/{{{}}}.rs: neither run under Miri nor listed as not run; add each to \
-             RUN or NOT_RUN in xtask/src/miri.rs",
-            unknown.join(",")
-        ))
-    }
 }

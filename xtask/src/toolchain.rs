@@ -1,4 +1,5 @@
-//! Running cargo with the nightly toolchain, for the checks that need it (Miri, fuzzing).
+//! Running tools: the workspace's cargo, cargo of the nightly toolchain (for the checks that
+//! need it: Miri, fuzzing), and any command whose output is wanted.
 
 use std::process::Command;
 
@@ -6,6 +7,13 @@ use std::process::Command;
 /// (`cargo xtask fuzz` also accepts a stable toolchain here, see there.)
 pub(crate) fn nightly() -> String {
     std::env::var("VMNET_NIGHTLY").unwrap_or_else(|_| "nightly".to_owned())
+}
+
+/// The cargo that runs `cargo xtask` (`$CARGO`, else `cargo` on `PATH`), in the workspace root.
+pub(crate) fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(super::root());
+    cmd
 }
 
 /// `cargo` of the nightly toolchain, through `rustup run` (which also puts that toolchain's
@@ -43,13 +51,10 @@ pub(crate) fn output(cmd: &mut Command) -> Result<String, String> {
     }
 }
 
-/// The host triple of the nightly toolchain (`rustc -vV`).
-pub(crate) fn nightly_host() -> Result<String, String> {
-    let text = output(nightly_tool("rustc").arg("-vV"))?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("host: "))
-        .map(str::to_owned)
-        .ok_or_else(|| format!("no host line in `rustc -vV` of {}", nightly()))
+/// [`output`], saying first what runs (for the long commands, such as builds).
+pub(crate) fn run_output(cmd: &mut Command) -> Result<String, String> {
+    eprintln!("xtask: running {cmd:?}");
+    output(cmd)
 }
 
 /// The directory cargo builds into: `CARGO_TARGET_DIR`, else `target/` in the workspace.
