@@ -9,18 +9,16 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
-use std::path::PathBuf;
+use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::time::{Duration, Instant};
 
-use common::{SOON, frame};
-use vmnet::InterfaceConfig;
-use vmnet::bridge::{self, BridgeOptions, RunningBridge};
-use vmnet::sim::{HostPort, Segment};
+use common::{SOON, Setup, TempDir, datagram_pair, frame, setup, stream_pair, wait_stats};
+use vmnet::bridge::{self, BridgeOptions};
+use vmnet::sim::HostPort;
 
 #[path = "common/counting.rs"]
 mod counting;
-use counting::{Counting, Scope, allocations_during, measure};
+use counting::{Counting, Scope, allocations_during};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -29,13 +27,6 @@ static GLOBAL: Counting = Counting;
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 const ROUND: usize = 64;
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vmnet-alloc-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Receives `n` frames at the host into `buf`, without allocating.
 fn host_receive(host: &HostPort, buf: &mut [u8], n: usize) {
@@ -50,14 +41,6 @@ fn host_receive(host: &HostPort, buf: &mut [u8], n: usize) {
             }
             Err(e) => panic!("{e}"),
         }
-    }
-}
-
-fn wait_to_vm(bridge: &RunningBridge, packets: u64) {
-    let deadline = Instant::now() + SOON;
-    while bridge.stats().to_vm.packets < packets {
-        assert!(Instant::now() < deadline, "bridge stalled");
-        std::thread::sleep(Duration::from_micros(200));
     }
 }
 
@@ -96,16 +79,14 @@ fn the_datagram_bridge_allocates_nothing_per_packet() {
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let dir = temp_dir("dgram");
-    let seg = Segment::new();
-    let host = seg.host();
-    let iface = seg.start(&InterfaceConfig::shared()).unwrap();
-    let mac = iface.parameters().mac_address().unwrap();
-    let ours = UnixDatagram::bind(dir.join("bridge.sock")).unwrap();
-    let vm = UnixDatagram::bind(dir.join("vm.sock")).unwrap();
-    vm.connect(dir.join("bridge.sock")).unwrap();
-    ours.connect(dir.join("vm.sock")).unwrap();
-    vm.set_read_timeout(Some(SOON)).unwrap();
+    let dir = TempDir::new("alloc-dgram");
+    let Setup {
+        seg: _seg,
+        host,
+        mac,
+        iface,
+    } = setup(1024); // the segment's default queue capacities
+    let (vm, ours) = datagram_pair(&dir);
     let bridge = bridge::spawn(iface, ours, &BridgeOptions::new()).unwrap();
     let to_vm = frame(mac, host.mac(), 1000, 1);
     let from_vm = frame(host.mac(), mac, 1514, 2);
@@ -113,19 +94,22 @@ fn the_datagram_bridge_allocates_nothing_per_packet() {
     for _ in 0..3 {
         datagram_round(&host, &vm, &to_vm, &from_vm, &mut buf);
     }
-    wait_to_vm(&bridge, 3 * ROUND as u64);
+    wait_stats(&bridge, "the warm-up frames to the VM", |s| {
+        s.to_vm.packets >= 3 * ROUND as u64
+    });
 
-    let measurement = measure(Scope::Process);
-    for _ in 0..10 {
-        datagram_round(&host, &vm, &to_vm, &from_vm, &mut buf);
-    }
-    wait_to_vm(&bridge, 13 * ROUND as u64);
-    let allocations = measurement.stop();
+    let ((), allocations) = allocations_during(Scope::Process, || {
+        for _ in 0..10 {
+            datagram_round(&host, &vm, &to_vm, &from_vm, &mut buf);
+        }
+        wait_stats(&bridge, "the frames to the VM", |s| {
+            s.to_vm.packets >= 13 * ROUND as u64
+        });
+    });
 
     let stats = bridge.stop_and_join().stats;
     assert_eq!(stats.from_vm.packets, 13 * ROUND as u64);
     assert_eq!(allocations, 0, "allocations on the packet path");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -133,15 +117,14 @@ fn the_stream_bridge_allocates_nothing_per_packet() {
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let dir = temp_dir("stream");
-    let seg = Segment::new();
-    let host = seg.host();
-    let iface = seg.start(&InterfaceConfig::shared()).unwrap();
-    let mac = iface.parameters().mac_address().unwrap();
-    let listener = UnixListener::bind(dir.join("qemu.sock")).unwrap();
-    let mut vm = UnixStream::connect(dir.join("qemu.sock")).unwrap();
-    let (ours, _) = listener.accept().unwrap();
-    vm.set_read_timeout(Some(SOON)).unwrap();
+    let dir = TempDir::new("alloc-stream");
+    let Setup {
+        seg: _seg,
+        host,
+        mac,
+        iface,
+    } = setup(1024); // the segment's default queue capacities
+    let (mut vm, ours) = stream_pair(&dir);
     let bridge = bridge::spawn(iface, ours, &BridgeOptions::new()).unwrap();
     let to_vm = frame(mac, host.mac(), 1000, 1);
     let mut from_vm = Vec::new();
@@ -173,5 +156,4 @@ fn the_stream_bridge_allocates_nothing_per_packet() {
     assert_eq!(stats.to_vm.packets, 13 * ROUND as u64);
     assert_eq!(stats.from_vm.packets, 13 * ROUND as u64);
     assert_eq!(allocations, 0, "allocations on the packet path");
-    let _ = std::fs::remove_dir_all(&dir);
 }

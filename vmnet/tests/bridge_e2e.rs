@@ -6,87 +6,17 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::time::{Duration, Instant};
 
-use common::{SOON, frame, host_recv, within};
+use common::{
+    SOON, Setup, TempDir, datagram_pair, frame, host_recv, setup, stream_pair, wait_stats, within,
+};
+use vmnet::MacAddr;
 use vmnet::bridge::{
     self, BridgeOptions, BridgeStats, ExitReason, MalformedFrame, RunningBridge, VmSocket,
 };
 use vmnet::sim::{HostPort, Segment};
-use vmnet::{Interface, InterfaceConfig, MacAddr};
-
-/// A fresh directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("vmnet-e2e-{}-{n}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-struct Setup {
-    seg: Segment,
-    host: HostPort,
-    mac: MacAddr,
-    iface: Interface,
-}
-
-fn setup(queue: usize) -> Setup {
-    let seg = Segment::builder()
-        .queue_capacity(queue)
-        .host_queue_capacity(queue)
-        .build();
-    let host = seg.host();
-    let iface = seg.start(&InterfaceConfig::shared()).unwrap();
-    let mac = iface.parameters().mac_address().unwrap();
-    Setup {
-        seg,
-        host,
-        mac,
-        iface,
-    }
-}
-
-/// The VM's datagram socket and the bridge's, bound side by side and connected to each other.
-fn datagram_pair(dir: &TempDir) -> (UnixDatagram, UnixDatagram) {
-    let ours = UnixDatagram::bind(dir.path("bridge.sock")).unwrap();
-    let vm = UnixDatagram::bind(dir.path("vm.sock")).unwrap();
-    vm.connect(dir.path("bridge.sock")).unwrap();
-    ours.connect(dir.path("vm.sock")).unwrap();
-    vm.set_read_timeout(Some(SOON)).unwrap();
-    vm.set_write_timeout(Some(SOON)).unwrap();
-    (vm, ours)
-}
-
-/// The VM's stream connection and the bridge's, through a listening socket (the bridge
-/// listens, QEMU connects).
-fn stream_pair(dir: &TempDir) -> (UnixStream, UnixStream) {
-    let path = dir.path("qemu.sock");
-    let listener = UnixListener::bind(&path).unwrap();
-    let vm = UnixStream::connect(&path).unwrap();
-    let (ours, _) = listener.accept().unwrap();
-    vm.set_read_timeout(Some(SOON)).unwrap();
-    vm.set_write_timeout(Some(SOON)).unwrap();
-    (vm, ours)
-}
 
 fn options() -> BridgeOptions {
     BridgeOptions::new().send_timeout(Duration::from_millis(10))
@@ -148,19 +78,6 @@ fn flood_vm(
     let s = bridge.stats();
     assert!(s.to_vm.drops > 0, "{s}");
     assert_eq!(seg.stats().dropped, 0, "the bridge kept reading vmnet");
-}
-
-/// Waits (bounded) until `cond` holds for the bridge's counters.
-fn wait_stats(bridge: &RunningBridge, what: &str, cond: impl Fn(&BridgeStats) -> bool) {
-    let deadline = Instant::now() + SOON;
-    while !cond(&bridge.stats()) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {}",
-            bridge.stats()
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 /// Reads one stream frame (prefix and body) from the VM's end.

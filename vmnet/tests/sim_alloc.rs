@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::frame;
+use common::{count, frame};
 use counting::{Counting, Scope, allocations_during};
 use vmnet::sim::Segment;
 use vmnet::{InterfaceConfig, PacketBatch};
@@ -48,8 +48,9 @@ fn read_batch_and_write_batch_allocate_nothing_in_steady_state() {
     // Drain the host's copies too, so its queue never fills (a full queue would still not
     // allocate, but keeps the run representative).
     let host = seg.host();
-    // Counted rounds, after two warm-up rounds; fewer under Miri (200 take minutes there).
-    let rounds = if cfg!(miri) { 3 } else { 200 };
+    // Counted rounds, after two warm-up rounds; fewer when running small (200 take minutes
+    // under Miri).
+    let rounds = count(200, 3);
     let mut total = 0;
     for round in 0..rounds + 2 {
         let ((written, read), allocations) = counted(|| {

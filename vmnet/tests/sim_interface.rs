@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{SOON, frame, within};
+use common::{SOON, count, frame, within};
 use vmnet::sim::Segment;
 use vmnet::{
     Capabilities, Error, Feature, Interface, InterfaceConfig, MacAddr, Operation, PacketBatch,
@@ -319,11 +319,12 @@ fn runt_frames_are_discarded_and_counted() {
 
 #[test]
 fn split_halves_work_from_two_threads_at_once() {
-    // Fewer frames under Miri (2000 take minutes there); still several batches each way.
-    const N: usize = if cfg!(miri) { 100 } else { 2000 };
+    // Fewer frames when running small (2000 take minutes under Miri); still several batches
+    // each way.
+    let n = count(2000, 100);
     let seg = Segment::builder()
-        .queue_capacity(N)
-        .host_queue_capacity(N)
+        .queue_capacity(n)
+        .host_queue_capacity(n)
         .build();
     let host = seg.host();
     let iface = seg.start(&InterfaceConfig::shared()).unwrap();
@@ -333,9 +334,9 @@ fn split_halves_work_from_two_threads_at_once() {
     let writer = std::thread::spawn(move || {
         let mut batch = PacketBatch::for_interface(tx.parameters());
         let mut sent = 0;
-        while sent < N {
+        while sent < n {
             batch.clear();
-            while batch.len() < 64 && sent + batch.len() < N {
+            while batch.len() < 64 && sent + batch.len() < n {
                 batch
                     .push(&frame(host_mac, mac, 64, (sent + batch.len()) as u8))
                     .unwrap();
@@ -351,7 +352,7 @@ fn split_halves_work_from_two_threads_at_once() {
     let injector = {
         let host = host.clone();
         std::thread::spawn(move || {
-            for i in 0..N {
+            for i in 0..n {
                 host.send(&frame(mac, host_mac, 64, i as u8)).unwrap();
             }
         })
@@ -359,7 +360,7 @@ fn split_halves_work_from_two_threads_at_once() {
     let reader = std::thread::spawn(move || {
         let mut batch = PacketBatch::for_interface(rx.parameters());
         let mut got = 0;
-        while got < N {
+        while got < n {
             if rx.read_batch(&mut batch).unwrap() == 0 {
                 assert!(rx.wait_readable(Some(SOON)).unwrap(), "stalled at {got}");
                 continue;
@@ -378,7 +379,7 @@ fn split_halves_work_from_two_threads_at_once() {
     while host.recv_timeout(Duration::from_millis(100)).is_some() {
         seen += 1;
     }
-    assert_eq!(seen, N, "every written frame reached the host");
+    assert_eq!(seen, n, "every written frame reached the host");
     assert_eq!(seg.stats().dropped, 0);
     let iface = rx.unsplit(tx).expect("halves of one interface");
     iface.stop().unwrap();
@@ -481,9 +482,9 @@ fn the_readiness_descriptor_works_with_poll() {
 
 #[test]
 fn stop_while_events_fire_is_bounded() {
-    // Smaller under Miri (20 rounds of 2000 frames take minutes there); each round still
-    // races stop against a flood of events.
-    let (rounds, frames) = if cfg!(miri) { (2, 100) } else { (20, 2000) };
+    // Smaller when running small (20 rounds of 2000 frames take minutes under Miri); each
+    // round still races stop against a flood of events.
+    let (rounds, frames) = (count(20, 2), count(2000, 100));
     for _ in 0..rounds {
         let seg = Segment::new();
         let host = seg.host();

@@ -15,19 +15,9 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use common::within;
+use common::{count, small, within};
 use vmnet::sim::Segment;
 use vmnet::{Interface, InterfaceConfig, MacAddr, PacketBatch};
-
-/// Whether to run small: under Miri, or when `VMNET_TEST_SMALL` is set (valgrind).
-fn small() -> bool {
-    cfg!(miri) || std::env::var_os("VMNET_TEST_SMALL").is_some()
-}
-
-/// `normal`, or `reduced` when running small.
-fn count(normal: usize, reduced: usize) -> usize {
-    if small() { reduced } else { normal }
-}
 
 /// Interfaces on one segment in the many-interface tests.
 fn interfaces() -> usize {
@@ -48,8 +38,6 @@ fn limit() -> Duration {
 fn stall() -> Duration {
     Duration::from_secs(if small() { 600 } else { 10 })
 }
-
-const BROADCAST: MacAddr = MacAddr::new([0xff; 6]);
 
 /// A 64-byte frame carrying its sender's number and a sequence number, so a receiver can tell
 /// where each frame came from and check the order.
@@ -127,7 +115,7 @@ fn many_interfaces_broadcasting_account_for_every_copy() {
                         batch.clear();
                         while batch.len() < batch.capacity() && seq < per_sender {
                             batch
-                                .push(&tagged(BROADCAST, mac, i as u16, seq as u32))
+                                .push(&tagged(MacAddr::BROADCAST, mac, i as u16, seq as u32))
                                 .unwrap();
                             seq += 1;
                         }
@@ -291,7 +279,7 @@ fn stop_and_drop_while_callbacks_fire() {
                 thread::spawn(move || {
                     let mut n = 0;
                     while n < flood_frames || flooding.load(Ordering::SeqCst) {
-                        host.send(&tagged(BROADCAST, host.mac(), 0, n as u32))
+                        host.send(&tagged(MacAddr::BROADCAST, host.mac(), 0, n as u32))
                             .unwrap();
                         n += 1;
                         if n % 64 == 0 {
@@ -407,7 +395,7 @@ fn overflowing_queues_and_a_stalled_consumer_account_exactly() {
             })
             .collect();
         let send = |seq: usize| {
-            host.send(&tagged(BROADCAST, host.mac(), 0, seq as u32))
+            host.send(&tagged(MacAddr::BROADCAST, host.mac(), 0, seq as u32))
                 .unwrap();
         };
         (0..queue).for_each(send);
@@ -459,7 +447,9 @@ fn churn_of_interfaces_while_traffic_flows() {
                 while running.load(Ordering::SeqCst) {
                     batch.clear();
                     while batch.len() < batch.capacity() {
-                        batch.push(&tagged(BROADCAST, src, 1, seq)).unwrap();
+                        batch
+                            .push(&tagged(MacAddr::BROADCAST, src, 1, seq))
+                            .unwrap();
                         seq += 1;
                     }
                     sender.write_batch(&mut batch).unwrap();
