@@ -107,9 +107,19 @@ impl Shared {
         self.driver.stop(self.stop_timeout)
     }
 
+    /// Every read goes through here: readiness is cleared first (frames arriving after this
+    /// raise a new event), then the driver reads.
+    ///
+    /// # Safety
+    /// The [`Driver::read`] contract for `descs`.
+    unsafe fn read_descs(&self, descs: &mut [vmpktdesc]) -> Result<usize> {
+        self.notifier.clear();
+        // SAFETY: the caller keeps the driver's contract for `descs`.
+        unsafe { self.driver.read(descs) }
+    }
+
     fn read(&self, buf: &mut [u8]) -> Result<Option<usize>> {
         self.params.check_read_len(buf.len())?;
-        self.notifier.clear();
         let mut iov = iovec {
             iov_base: buf.as_mut_ptr().cast(),
             iov_len: buf.len(),
@@ -122,7 +132,7 @@ impl Shared {
         }];
         // SAFETY: one descriptor, one iovec covering `buf`, which is exclusively borrowed for
         // the call and at least max_packet_size long; size equals the iovec length.
-        let n = unsafe { self.driver.read(&mut desc)? };
+        let n = unsafe { self.read_descs(&mut desc)? };
         if n == 0 {
             return Ok(None);
         }
@@ -158,7 +168,6 @@ impl Shared {
 
     fn read_batch(&self, batch: &mut PacketBatch) -> Result<usize> {
         self.params.check_read_len(batch.slot_size())?;
-        self.notifier.clear();
         let descs = batch.prepare_read(self.params.read_max_packets());
         if descs.is_empty() {
             return Ok(0);
@@ -166,7 +175,7 @@ impl Shared {
         // SAFETY: prepare_read gives one iovec per descriptor over a distinct whole slot of
         // the batch's arena (valid for writes, exclusively borrowed through `batch`), with
         // sizes equal to the iovec lengths and flags zero.
-        let n = unsafe { self.driver.read(descs) };
+        let n = unsafe { self.read_descs(descs) };
         let n = n.inspect_err(|_| batch.clear())?;
         batch.finish_read(n)?;
         Ok(n)
@@ -335,6 +344,70 @@ impl Interface {
         self.shared.write_batch(batch, first)
     }
 
+    /// Reads into packet descriptors you built: vmnet's own read call (`vmnet_read`), for
+    /// buffers this crate does not own — guest memory, your own ring. Returns how many
+    /// descriptors were filled, from the first; each filled one's `vm_pkt_size` is then its
+    /// packet's length. Like every read, it clears readiness first.
+    ///
+    /// [`read_batch`](Self::read_batch) is the safe form; it builds such descriptors over a
+    /// [`PacketBatch`]. The types are vmnet's, re-exported as [`ffi`](crate::ffi).
+    ///
+    /// ```
+    /// # #[cfg(feature = "sim")] {
+    /// use vmnet::ffi::{iovec, vmpktdesc};
+    /// # let segment = vmnet::sim::Segment::new();
+    /// # let mut iface = segment.start(&vmnet::InterfaceConfig::shared())?;
+    /// let mut buf = vec![0u8; iface.parameters().max_packet_size()];
+    /// let mut iov = iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    /// let mut descs = [vmpktdesc {
+    ///     vm_pkt_size: buf.len(),
+    ///     vm_pkt_iov: &raw mut iov,
+    ///     vm_pkt_iovcnt: 1,
+    ///     vm_flags: 0,
+    /// }];
+    /// // SAFETY: one descriptor with one iovec over `buf`, which nothing else uses meanwhile;
+    /// // the size equals the iovec length.
+    /// let n = unsafe { iface.read_raw(&mut descs)? };
+    /// assert_eq!(n, 0, "nothing was sent to this interface yet");
+    /// # }
+    /// # Ok::<(), vmnet::Error>(())
+    /// ```
+    ///
+    /// # Safety
+    /// Every descriptor has `vm_pkt_iovcnt == 1` and `vm_flags == 0`, and `vm_pkt_iov` points
+    /// at an iovec whose base is valid for writes of `iov_len` bytes, with
+    /// `vm_pkt_size == iov_len`; the iovecs and buffers stay valid, and nothing else accesses
+    /// them, until the call returns. (vmnet reads the iovecs and writes the buffers and each
+    /// descriptor's `vm_pkt_size` and `vm_flags`.)
+    ///
+    /// # Errors
+    /// [`Error::Vmnet`] as vmnet answers: more descriptors than
+    /// [`read_max_packets`](Parameters::read_max_packets), a buffer smaller than the waiting
+    /// packet; [`Error::Stopped`].
+    pub unsafe fn read_raw(&mut self, descs: &mut [vmpktdesc]) -> Result<usize> {
+        // SAFETY: the caller keeps the contract above, which is the driver's.
+        unsafe { self.shared.read_descs(descs) }
+    }
+
+    /// Writes the packets of descriptors you built: vmnet's own write call (`vmnet_write`),
+    /// for frames in buffers this crate does not own. Returns how many packets vmnet took,
+    /// from the first. [`write_batch`](Self::write_batch) is the safe form.
+    ///
+    /// # Safety
+    /// Every descriptor has `vm_pkt_iovcnt == 1` and `vm_flags == 0`, and `vm_pkt_iov` points
+    /// at an iovec whose base is valid for reads of `iov_len` bytes (one whole Ethernet
+    /// frame), with `vm_pkt_size == iov_len`; the iovecs and frames stay valid, and nothing
+    /// writes them, until the call returns.
+    ///
+    /// # Errors
+    /// [`Error::Vmnet`] as vmnet answers: more descriptors than
+    /// [`write_max_packets`](Parameters::write_max_packets), a packet larger than
+    /// [`max_packet_size`](Parameters::max_packet_size); [`Error::Stopped`].
+    pub unsafe fn write_raw(&mut self, descs: &mut [vmpktdesc]) -> Result<usize> {
+        // SAFETY: the caller keeps the contract above, which is the driver's.
+        unsafe { self.shared.driver.write(descs) }
+    }
+
     /// Calls `callback` when packets become available.
     ///
     /// Coalesced: after one call, the next comes only once a read has drained the interface
@@ -480,6 +553,14 @@ impl ReadHalf {
     pub fn read_batch(&mut self, batch: &mut PacketBatch) -> Result<usize> {
         self.shared.read_batch(batch)
     }
+    /// See [`Interface::read_raw`].
+    ///
+    /// # Safety
+    /// As for [`Interface::read_raw`].
+    pub unsafe fn read_raw(&mut self, descs: &mut [vmpktdesc]) -> Result<usize> {
+        // SAFETY: the caller keeps `Interface::read_raw`'s contract, which is the driver's.
+        unsafe { self.shared.read_descs(descs) }
+    }
     /// See [`Interface::wait_readable`].
     pub fn wait_readable(&self, timeout: Option<Duration>) -> Result<bool> {
         Ok(self.shared.notifier.wait(timeout)?)
@@ -535,5 +616,13 @@ impl WriteHalf {
     /// See [`Interface::write_batch_from`].
     pub fn write_batch_from(&mut self, batch: &mut PacketBatch, first: usize) -> Result<usize> {
         self.shared.write_batch(batch, first)
+    }
+    /// See [`Interface::write_raw`].
+    ///
+    /// # Safety
+    /// As for [`Interface::write_raw`].
+    pub unsafe fn write_raw(&mut self, descs: &mut [vmpktdesc]) -> Result<usize> {
+        // SAFETY: the caller keeps `Interface::write_raw`'s contract, which is the driver's.
+        unsafe { self.shared.driver.write(descs) }
     }
 }

@@ -77,6 +77,9 @@ pub use mac::{MacAddr, ParseMacAddrError};
 pub use network::{Network, NetworkConfigError, NetworkConfiguration, NetworkSerialization};
 pub use params::{DEFAULT_MAX_PACKETS_PER_CALL, Parameters};
 pub use uuid::Uuid;
+/// The raw declarations of `vmnet.h` ([`vmnet_sys`]), for [`Interface::read_raw`] and
+/// [`Interface::write_raw`] descriptors and for calls through [`Interface::as_raw`].
+pub use vmnet_sys as ffi;
 
 #[cfg(feature = "sim")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sim")))]

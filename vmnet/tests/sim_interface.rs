@@ -9,10 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{SOON, count, frame, within};
+use vmnet::ffi::{iovec, vmpktdesc};
 use vmnet::sim::Segment;
 use vmnet::{
     Capabilities, Error, Feature, Interface, InterfaceConfig, MacAddr, Operation, PacketBatch,
-    ReadHalf, Uuid, WriteHalf,
+    ReadHalf, Status, Uuid, WriteHalf,
 };
 
 fn mac_of(iface: &Interface) -> MacAddr {
@@ -233,6 +234,112 @@ fn batches_move_many_packets_in_one_call() {
         assert_eq!(f[20], i as u8, "in order");
     }
     assert_eq!(b.read_batch(&mut inb).unwrap(), 0);
+}
+
+/// Descriptors over `bufs` (one iovec each, sizes equal to the buffer lengths), as a raw
+/// caller builds them; the iovecs live in `iovs`.
+fn raw_descs(bufs: &mut [Vec<u8>], iovs: &mut Vec<iovec>) -> Vec<vmpktdesc> {
+    iovs.clear();
+    iovs.extend(bufs.iter_mut().map(|b| iovec {
+        iov_base: b.as_mut_ptr().cast(),
+        iov_len: b.len(),
+    }));
+    let first = iovs.as_mut_ptr();
+    (0..iovs.len())
+        .map(|i| vmpktdesc {
+            vm_pkt_size: bufs[i].len(),
+            vm_pkt_iov: first.wrapping_add(i),
+            vm_pkt_iovcnt: 1,
+            vm_flags: 0,
+        })
+        .collect()
+}
+
+#[test]
+fn raw_descriptors_move_frames_and_reads_clear_readiness() {
+    let seg = Segment::new();
+    let (mut a_read, mut a_write) = seg.start(&InterfaceConfig::shared()).unwrap().split();
+    let mut b = seg.start(&InterfaceConfig::shared()).unwrap();
+    let (ma, mb) = (a_read.parameters().mac_address().unwrap(), mac_of(&b));
+    let mut frames: Vec<Vec<u8>> = (0..3u8)
+        .map(|i| frame(mb, ma, 60 + usize::from(i) * 100, i))
+        .collect();
+    let mut iovs = Vec::new();
+    let mut descs = raw_descs(&mut frames, &mut iovs);
+    // SAFETY: one iovec per descriptor over a frame in `frames`, sizes equal to the iovec
+    // lengths; nothing touches them during the call.
+    assert_eq!(unsafe { a_write.write_raw(&mut descs) }.unwrap(), 3);
+    assert!(b.wait_readable(Some(SOON)).unwrap());
+
+    let max = b.parameters().max_packet_size();
+    let mut bufs = vec![vec![0u8; max]; 4];
+    let mut in_iovs = Vec::new();
+    let mut descs = raw_descs(&mut bufs, &mut in_iovs);
+    // SAFETY: as above, the buffers being writable and exclusively ours.
+    let n = unsafe { b.read_raw(&mut descs) }.unwrap();
+    assert_eq!(n, 3);
+    for (i, f) in frames.iter().enumerate() {
+        assert_eq!(descs[i].vm_pkt_size, f.len(), "vmnet reports each length");
+        assert_eq!(
+            &bufs[i][..f.len()],
+            &f[..],
+            "frame {i} arrives intact, in order"
+        );
+    }
+    assert!(
+        !b.wait_readable(Some(Duration::ZERO)).unwrap(),
+        "a raw read clears readiness like any read"
+    );
+
+    // And back: B to A's read half, one raw descriptor at a time.
+    assert!(b.write(&frame(ma, mb, 64, 9)).unwrap());
+    assert!(a_read.wait_readable(Some(SOON)).unwrap());
+    let mut one = vec![vec![0u8; max]];
+    let mut descs = raw_descs(&mut one, &mut in_iovs);
+    // SAFETY: as above.
+    assert_eq!(unsafe { a_read.read_raw(&mut descs) }.unwrap(), 1);
+    assert_eq!((descs[0].vm_pkt_size, one[0][20]), (64, 9));
+}
+
+#[test]
+fn raw_calls_get_vmnets_errors() {
+    let seg = Segment::new();
+    let mut a = seg.start(&InterfaceConfig::shared()).unwrap();
+    let mut b = seg.start(&InterfaceConfig::shared()).unwrap();
+    let (ma, mb) = (mac_of(&a), mac_of(&b));
+    let status = |r: vmnet::Result<usize>| match r {
+        Err(Error::Vmnet { status, .. }) => status,
+        other => panic!("expected a vmnet error, got {other:?}"),
+    };
+    let mut iovs = Vec::new();
+
+    let too_many = a.parameters().write_max_packets() + 1;
+    let mut frames = vec![frame(mb, ma, 64, 0); too_many];
+    let mut descs = raw_descs(&mut frames, &mut iovs);
+    // SAFETY: valid descriptors over `frames`; only their number is wrong.
+    let r = unsafe { a.write_raw(&mut descs) };
+    assert_eq!(status(r), Status::TooManyPackets);
+
+    let mut big = vec![frame(mb, ma, a.parameters().max_packet_size() + 1, 0)];
+    let mut descs = raw_descs(&mut big, &mut iovs);
+    // SAFETY: as above; the frame is too long for vmnet.
+    let r = unsafe { a.write_raw(&mut descs) };
+    assert_eq!(status(r), Status::PacketTooBig);
+
+    let mut ok = vec![frame(mb, ma, 600, 1)];
+    let mut descs = raw_descs(&mut ok, &mut iovs);
+    // SAFETY: as above.
+    assert_eq!(unsafe { a.write_raw(&mut descs) }.unwrap(), 1);
+    let mut small = vec![vec![0u8; 100]];
+    let mut descs = raw_descs(&mut small, &mut iovs);
+    // SAFETY: a valid, writable 100-byte buffer; the waiting frame does not fit in it.
+    let r = unsafe { b.read_raw(&mut descs) };
+    assert_eq!(status(r), Status::InvalidArgument);
+    let mut enough = vec![vec![0u8; 600]];
+    let mut descs = raw_descs(&mut enough, &mut iovs);
+    // SAFETY: as above, now large enough: the frame is still there.
+    assert_eq!(unsafe { b.read_raw(&mut descs) }.unwrap(), 1);
+    assert_eq!(descs[0].vm_pkt_size, 600);
 }
 
 #[test]
