@@ -3,6 +3,7 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::ops::Range;
+use std::ptr::NonNull;
 
 use vmnet_sys::{iovec, vmpktdesc};
 
@@ -35,20 +36,64 @@ pub const MAX_SLOT_SIZE: usize = 256 * 1024;
 /// # Ok::<(), vmnet::Error>(())
 /// ```
 pub struct PacketBatch {
-    arena: Box<[u8]>,
+    arena: Heap<u8>,
     slot_size: usize,
     lens: Box<[usize]>,
-    iovs: Box<[iovec]>,
+    /// `iovs[i]` covers slot `i` of the arena, for good: only its length changes.
+    iovs: Heap<iovec>,
+    /// `descs[i]` points at `iovs[i]`, for good: a call on packets `range` gets
+    /// `descs[range]`, with sizes, iovec count and flags set for it.
     descs: Box<[vmpktdesc]>,
     len: usize,
 }
 
-// SAFETY: the raw pointers inside `iovs` and `descs` only ever point into this batch's own
-// heap allocations (`arena`, `iovs`), are rewritten before every use, and are only
-// dereferenced during a call that holds `&mut self`. The batch is plain owned memory.
+// SAFETY: the raw pointers inside `arena`, `iovs` and `descs` only point into this batch's own
+// heap allocations, which it owns exclusively and frees once (in `Heap`'s drop); they are
+// only dereferenced by vmnet during a call that holds `&mut self`. The batch is plain owned
+// memory.
 unsafe impl Send for PacketBatch {}
-// SAFETY: `&self` methods only read `arena` and `lens`; the pointer arrays are not touched.
+// SAFETY: `&self` methods only read the arena's packets and `lens`; nothing is written
+// through a shared reference.
 unsafe impl Sync for PacketBatch {}
+
+/// A heap slice that is only ever reached through the raw pointer it was leaked as — never
+/// reborrowed as a whole through a `Box` — so the pointers into it that the batch hands vmnet
+/// stay valid across the batch's own (shorter-lived) accesses.
+struct Heap<T> {
+    ptr: NonNull<[T]>,
+}
+
+impl<T> Heap<T> {
+    fn new(items: Vec<T>) -> Self {
+        Self {
+            ptr: NonNull::from(Box::leak(items.into_boxed_slice())),
+        }
+    }
+
+    /// A pointer to the first element, from which pointers to the others are derived.
+    fn first(&self) -> *mut T {
+        self.ptr.as_ptr().cast()
+    }
+
+    fn as_slice(&self) -> &[T] {
+        // SAFETY: `ptr` is a live, initialised allocation of `len` elements owned by `self`;
+        // `&self` allows shared access, and no `&mut` to it can exist meanwhile (those need
+        // `&mut self`).
+        unsafe { self.ptr.as_ref() }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [T] {
+        // SAFETY: as above; `&mut self` makes this the only access for its lifetime.
+        unsafe { self.ptr.as_mut() }
+    }
+}
+
+impl<T> Drop for Heap<T> {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from `Box::leak` in `new` and is freed only here, once.
+        drop(unsafe { Box::from_raw(self.ptr.as_ptr()) });
+    }
+}
 
 impl PacketBatch {
     /// A batch of `capacity` packets of at most `slot_size` bytes each.
@@ -58,16 +103,31 @@ impl PacketBatch {
     pub fn new(capacity: usize, slot_size: usize) -> Self {
         let capacity = capacity.min(MAX_BATCH_PACKETS);
         let slot_size = slot_size.clamp(1, MAX_SLOT_SIZE);
-        let empty_iov = iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        };
+        let arena = Heap::new(vec![0; capacity * slot_size]);
+        // The arena holds `capacity * slot_size` bytes, so every slot start is in bounds;
+        // `wrapping_add` keeps this safe code.
+        let iovs = Heap::new(
+            (0..capacity)
+                .map(|i| iovec {
+                    iov_base: arena.first().wrapping_add(i * slot_size).cast(),
+                    iov_len: slot_size,
+                })
+                .collect(),
+        );
+        let descs = (0..capacity)
+            .map(|i| vmpktdesc {
+                vm_pkt_size: slot_size,
+                vm_pkt_iov: iovs.first().wrapping_add(i),
+                vm_pkt_iovcnt: 1,
+                vm_flags: 0,
+            })
+            .collect();
         Self {
-            arena: vec![0; capacity * slot_size].into_boxed_slice(),
+            arena,
             slot_size,
             lens: vec![0; capacity].into_boxed_slice(),
-            iovs: vec![empty_iov; capacity].into_boxed_slice(),
-            descs: vec![vmpktdesc::default(); capacity].into_boxed_slice(),
+            iovs,
+            descs,
             len: 0,
         }
     }
@@ -158,14 +218,14 @@ impl PacketBatch {
 
     /// Packet `index`, if the batch holds it.
     pub fn get(&self, index: usize) -> Option<&[u8]> {
-        (index < self.len).then(|| &self.arena[self.slot(index, self.lens[index])])
+        (index < self.len).then(|| &self.arena.as_slice()[self.slot(index, self.lens[index])])
     }
 
     /// Packet `index`, mutably (to edit a frame in place before writing it).
     pub fn get_mut(&mut self, index: usize) -> Option<&mut [u8]> {
         (index < self.len).then(|| {
             let range = self.slot(index, self.lens[index]);
-            &mut self.arena[range]
+            &mut self.arena.as_mut_slice()[range]
         })
     }
 
@@ -197,7 +257,7 @@ impl PacketBatch {
             });
         }
         let range = self.slot(self.len, self.slot_size);
-        Ok(&mut self.arena[range])
+        Ok(&mut self.arena.as_mut_slice()[range])
     }
 
     fn commit(&mut self, len: usize) {
@@ -212,11 +272,7 @@ impl PacketBatch {
         self.len = 0;
         let count = max.min(self.capacity());
         let slot = self.slot_size;
-        let base = self.arena.as_mut_ptr();
-        // The arena holds `capacity * slot_size` bytes and i < capacity, so each slot is in
-        // bounds; `wrapping_add` keeps this safe code and in-bounds in fact.
-        let spans = (0..count).map(|i| (base.wrapping_add(i * slot), slot));
-        point(&mut self.descs[..count], &mut self.iovs[..count], spans)
+        set_lengths(&mut self.descs, &self.iovs, 0..count, |_| slot)
     }
 
     /// Records the outcome of a read that filled the first `count` descriptors.
@@ -238,50 +294,37 @@ impl PacketBatch {
         Ok(())
     }
 
-    /// Points descriptors at the held packets `range` (within `0..len`), ready for a write.
+    /// The descriptors of the held packets `range` (within `0..len`), ready for a write.
     pub(crate) fn prepare_write(&mut self, range: Range<usize>) -> &mut [vmpktdesc] {
-        let count = range.len();
-        let slot = self.slot_size;
-        let base = self.arena.as_mut_ptr();
-        let lens = &self.lens[range.clone()];
-        let spans = range
-            .zip(lens)
-            .map(|(packet, &len)| (base.wrapping_add(packet * slot), len));
-        point(&mut self.descs[..count], &mut self.iovs[..count], spans)
+        let lens = &self.lens;
+        set_lengths(&mut self.descs, &self.iovs, range, |packet| lens[packet])
     }
 }
 
-/// Points each descriptor at its own iovec (the one at the same index) and each iovec at the
-/// next span (start, length), in one pass: the length is also the packet size (vmnet requires
-/// them equal), one iovec, no flags. Returns the descriptors that got a span.
-fn point<'a>(
+/// Sets the descriptors `range` (within the capacity) for a call: each packet's length
+/// (`len(packet)`) as its size and its iovec's length (vmnet requires them equal), one iovec,
+/// no flags — whatever vmnet changed in the last call. The pointers were set once, in
+/// [`PacketBatch::new`]: descriptor `i`, iovec `i` and slot `i` belong together. Returns the
+/// descriptors `range`.
+fn set_lengths<'a>(
     descs: &'a mut [vmpktdesc],
-    iovs: &mut [iovec],
-    spans: impl Iterator<Item = (*mut u8, usize)>,
+    iovs: &Heap<iovec>,
+    range: Range<usize>,
+    len: impl Fn(usize) -> usize,
 ) -> &'a mut [vmpktdesc] {
-    // Every iovec is written through this one pointer, which the descriptors keep: no
-    // reference to an element is made, so none can outlive or invalidate it.
-    let first = iovs.as_mut_ptr();
-    let mut count = 0;
-    for (i, (desc, (start, len))) in descs.iter_mut().zip(spans).enumerate().take(iovs.len()) {
-        let iov = first.wrapping_add(i);
-        // SAFETY: i < iovs.len() (`take`), so `iov` is in bounds of `iovs`, which this call
-        // borrows exclusively; writing a plain-data iovec needs no drop of the old one.
-        unsafe {
-            iov.write(iovec {
-                iov_base: start.cast(),
-                iov_len: len,
-            });
-        }
-        *desc = vmpktdesc {
-            vm_pkt_size: len,
-            vm_pkt_iov: iov,
-            vm_pkt_iovcnt: 1,
-            vm_flags: 0,
-        };
-        count += 1;
+    let first = iovs.first();
+    let descs = &mut descs[range.clone()];
+    for (packet, desc) in range.zip(descs.iter_mut()) {
+        let len = len(packet);
+        // SAFETY: `packet` indexes the descriptors, and there are as many iovecs, so this
+        // one is in bounds; it is plain data, written through the pointer the descriptors
+        // hold (no reference to it is made, so theirs stays valid).
+        unsafe { (*first.add(packet)).iov_len = len };
+        desc.vm_pkt_size = len;
+        desc.vm_pkt_iovcnt = 1;
+        desc.vm_flags = 0;
     }
-    &mut descs[..count]
+    descs
 }
 
 impl fmt::Debug for PacketBatch {
@@ -423,7 +466,7 @@ mod tests {
         descs[2].vm_flags = 7;
         b.finish_read(2).unwrap();
         assert_eq!(b.iter().map(<[u8]>::len).collect::<Vec<_>>(), [5, 16]);
-        let arena = b.arena.as_ptr() as usize;
+        let arena = b.arena.first() as usize;
         let descs = b.prepare_read(10);
         assert_eq!(descs.len(), 4, "clamped to capacity");
         for (i, d) in descs.iter().enumerate() {
@@ -446,6 +489,52 @@ mod tests {
             Err(Error::PacketTooBig { index: 1, .. })
         ));
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn what_vmnet_changed_in_a_call_is_reset_for_the_next() {
+        let mut b = PacketBatch::new(3, 16);
+        // A read in which vmnet shortened sizes and iovecs and set flags and counts.
+        for d in b.prepare_read(3).iter_mut() {
+            d.vm_pkt_size = 4;
+            d.vm_pkt_iovcnt = 9;
+            d.vm_flags = 1;
+            // SAFETY: the descriptor points at its own iovec of the batch.
+            unsafe { (*d.vm_pkt_iov).iov_len = 4 };
+        }
+        b.finish_read(3).unwrap();
+        assert_eq!(b.iter().map(<[u8]>::len).collect::<Vec<_>>(), [4, 4, 4]);
+        let arena = b.arena.first() as usize;
+        for (i, d) in b.prepare_write(1..3).iter().enumerate() {
+            // SAFETY: as above.
+            let iov = unsafe { *d.vm_pkt_iov };
+            assert_eq!((d.vm_pkt_size, iov.iov_len), (4, 4));
+            assert_eq!((d.vm_pkt_iovcnt, d.vm_flags), (1, 0));
+            assert_eq!(iov.iov_base as usize - arena, (i + 1) * 16);
+        }
+        for d in b.prepare_read(3).iter() {
+            // SAFETY: as above.
+            let iov = unsafe { *d.vm_pkt_iov };
+            assert_eq!(
+                (d.vm_pkt_size, iov.iov_len, d.vm_pkt_iovcnt, d.vm_flags),
+                (16, 16, 1, 0)
+            );
+        }
+    }
+
+    #[test]
+    fn a_moved_batch_keeps_its_descriptors_valid() {
+        let mut b = PacketBatch::new(2, 8);
+        b.push(&[7; 8]).unwrap();
+        let moved = Box::new(b);
+        let mut b = *moved;
+        let d = b.prepare_write(0..1)[0];
+        // SAFETY: the descriptor points at its own iovec, over slot 0 of the arena.
+        let bytes = unsafe {
+            let iov = *d.vm_pkt_iov;
+            std::slice::from_raw_parts(iov.iov_base.cast::<u8>(), iov.iov_len)
+        };
+        assert_eq!(bytes, [7; 8]);
     }
 
     #[test]
