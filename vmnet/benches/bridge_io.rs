@@ -851,15 +851,8 @@ fn paired() {
         for (size, frames) in CASES {
             let mut safe = Safe::new(framing, size, frames);
             let mut base = Baseline::new(framing, size, frames, safe.max);
-            let ratio = paired_ratio(
-                || {
-                    safe.round();
-                },
-                || {
-                    base.round();
-                },
-            );
-            record_paired(name, size, ratio);
+            let ratio = paired_ratio(|| safe.round(), || base.round());
+            record_paired(name, "safe/baseline", size, ratio);
         }
     }
 }

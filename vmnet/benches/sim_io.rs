@@ -1,21 +1,31 @@
-//! Throughput of `write_batch` + `read_batch` on the simulator, next to the copy limit.
+//! Throughput of `write_batch` + `read_batch` on the simulator, next to vmnet's raw calls
+//! and to the copy limit.
 //!
 //! One iteration moves one batch of frames from interface A to interface B of a simulated
-//! segment: `a.write_batch(&mut out)` then `b.read_batch(&mut in)`. The simulator copies each
-//! frame twice: once into B's receive ring during the write, once out of it into the read
-//! batch. So the **baseline** does exactly those two copies of the same bytes, in the same
-//! batches, between buffers of the same shapes — a ring of 1024 `Vec<u8>` slots (like the
-//! simulator's) and two batch-sized arenas — and nothing else: no locks, no routing, no
-//! descriptors, no events. It is the copy limit: what any implementation with one copy in
-//! and one copy out must spend. The ratio safe/baseline (frames per second) is the share of
-//! that limit the safe layer plus the simulator reach.
+//! segment, along three paths:
 //!
-//! Not counted in the baseline, and so inside the measured overhead: per batch, the segment
-//! lock, the locks of the host port's and of B's receive ring (each taken once per write
-//! call), one wake-up of B's event thread and its pipe write, the read's pipe read and ring
-//! lock; per frame, the routing (the destination lookup is cached for a run of frames to one
-//! MAC), the host port's bookkeeping (its queue holds one frame and drops the rest, as a host
-//! that does not read) and the descriptor set-up of `PacketBatch`.
+//! - **safe**: `a.write_batch(&mut out)` then `b.read_batch(&mut in)` — the safe layer over
+//!   the simulator.
+//! - **raw**: `a.write_raw(..)` then `b.read_raw(..)` — vmnet's own calls (`vmnet_write`,
+//!   `vmnet_read`) on the same simulator, with packet descriptors built once over two arenas
+//!   of the batches' shapes, as a C caller keeps them; before each read only the sizes are
+//!   reset (vmnet requires it). No `PacketBatch`, no per-call descriptor set-up.
+//! - **baseline**: the simulator copies each frame twice, once into B's receive ring during
+//!   the write and once out of it into the read buffers; the baseline does exactly those two
+//!   copies of the same bytes, in the same batches, between buffers of the same shapes — a
+//!   ring of 1024 `Vec<u8>` slots (like the simulator's) and two batch-sized arenas — and
+//!   nothing else: no locks, no routing, no descriptors, no events. It is the copy limit:
+//!   what any implementation with one copy in and one copy out must spend.
+//!
+//! So safe/raw is the safe layer's own cost; raw/baseline is what the simulated vmnet costs
+//! over its copies; safe/baseline is the whole path's share of the copy limit.
+//!
+//! Inside raw/baseline: per batch, the segment lock, the locks of the host port's and of B's
+//! receive ring (each taken once per write call), one wake-up of B's event thread and its
+//! pipe write, the read's pipe read and ring lock; per frame, vmnet's descriptor checks, the
+//! routing (the destination lookup is cached for a run of frames to one MAC) and the host
+//! port's bookkeeping (its queue holds one frame and drops the rest, as a host that does not
+//! read). Inside safe/raw: `PacketBatch`'s descriptor set-up and the safe layer's checks.
 //!
 //! Before measuring, the bench checks that steady-state batches allocate nothing (a counting
 //! allocator, over the whole process: event threads included) and panics otherwise;
@@ -27,6 +37,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
+use vmnet::ffi::{iovec, vmpktdesc};
 use vmnet::sim::Segment;
 use vmnet::{Interface, InterfaceConfig, PacketBatch};
 
@@ -43,19 +54,18 @@ static GLOBAL: Counting = Counting;
 /// per-call limit (256) for the usual sizes; 32 TSO frames (2 MiB) for 64 KiB.
 const CASES: [(usize, usize); 3] = [(64, 256), (1514, 256), (65536, 32)];
 
-/// The safe path: two interfaces on a segment, a full outgoing batch and a read batch.
-struct Safe {
+/// Two interfaces on a segment whose host does not read (its queue holds one frame and
+/// drops the rest), and a frame from A to B of the given size.
+struct Pair {
     // Keeps the segment (and its host port) alive for the interfaces.
     _segment: Segment,
     a: Interface,
     b: Interface,
-    out: PacketBatch,
-    inb: PacketBatch,
+    frame: Vec<u8>,
 }
 
-impl Safe {
-    fn new(size: usize, batch: usize) -> Self {
-        // A host that does not read: its queue holds one frame and drops the rest.
+impl Pair {
+    fn new(size: usize) -> Self {
         let segment = Segment::builder().host_queue_capacity(1).build();
         let config = if size > 1514 {
             InterfaceConfig::shared().tso(true)
@@ -66,24 +76,105 @@ impl Safe {
         let b = segment.start(&config).expect("start B");
         let src = a.parameters().mac_address().unwrap().octets();
         let dst = b.parameters().mac_address().unwrap().octets();
-        let mut out = PacketBatch::new(batch, size);
-        let f = frame(dst, src, size, 0);
-        for _ in 0..batch {
-            out.push(&f).unwrap();
-        }
-        let inb = PacketBatch::for_interface(b.parameters());
-        Safe {
+        Pair {
             _segment: segment,
             a,
             b,
-            out,
-            inb,
+            frame: frame(dst, src, size, 0),
+        }
+    }
+}
+
+/// The safe path: a full outgoing batch and a read batch.
+struct Safe {
+    pair: Pair,
+    out: PacketBatch,
+    inb: PacketBatch,
+}
+
+impl Safe {
+    fn new(size: usize, batch: usize) -> Self {
+        let pair = Pair::new(size);
+        let mut out = PacketBatch::new(batch, size);
+        for _ in 0..batch {
+            out.push(&pair.frame).unwrap();
+        }
+        let inb = PacketBatch::for_interface(pair.b.parameters());
+        Safe { pair, out, inb }
+    }
+
+    fn round(&mut self) -> usize {
+        let written = self.pair.a.write_batch(&mut self.out).unwrap();
+        let read = self.pair.b.read_batch(&mut self.inb).unwrap();
+        assert_eq!(written, read);
+        read
+    }
+}
+
+/// Descriptors with one iovec each over consecutive `slot`-byte spans of `arena`, each of
+/// size `len`: what a caller of vmnet's raw calls builds once and keeps.
+struct Descriptors {
+    iovs: Vec<iovec>,
+    descs: Vec<vmpktdesc>,
+}
+
+impl Descriptors {
+    fn over(arena: &mut [u8], slot: usize, len: usize) -> Self {
+        let mut iovs: Vec<iovec> = arena
+            .chunks_exact_mut(slot)
+            .map(|span| iovec {
+                iov_base: span.as_mut_ptr().cast(),
+                iov_len: len,
+            })
+            .collect();
+        let first = iovs.as_mut_ptr();
+        let descs = (0..iovs.len())
+            .map(|i| vmpktdesc {
+                vm_pkt_size: len,
+                vm_pkt_iov: first.wrapping_add(i),
+                vm_pkt_iovcnt: 1,
+                vm_flags: 0,
+            })
+            .collect();
+        Descriptors { iovs, descs }
+    }
+}
+
+/// vmnet's raw calls on the same simulator, over arenas of the batches' shapes.
+struct Raw {
+    pair: Pair,
+    out: Descriptors,
+    inb: Descriptors,
+    // The memory the descriptors point into (heap buffers: moving `Raw` does not move them).
+    _arenas: [Vec<u8>; 2],
+}
+
+impl Raw {
+    fn new(size: usize, batch: usize) -> Self {
+        let pair = Pair::new(size);
+        let mut out_arena = pair.frame.repeat(batch);
+        let params = pair.b.parameters();
+        let in_slot = params.max_packet_size();
+        let mut in_arena = vec![0u8; params.read_max_packets() * in_slot];
+        Raw {
+            out: Descriptors::over(&mut out_arena, size, size),
+            inb: Descriptors::over(&mut in_arena, in_slot, in_slot),
+            pair,
+            _arenas: [out_arena, in_arena],
         }
     }
 
     fn round(&mut self) -> usize {
-        let written = self.a.write_batch(&mut self.out).unwrap();
-        let read = self.b.read_batch(&mut self.inb).unwrap();
+        // SAFETY: every descriptor has one iovec over its own span of the out arena, which
+        // holds a whole frame of vm_pkt_size == iov_len bytes and is only read.
+        let written = unsafe { self.pair.a.write_raw(&mut self.out.descs) }.unwrap();
+        // vmnet's rule: before a read, each size is its buffer's length.
+        for (desc, iov) in self.inb.descs.iter_mut().zip(&self.inb.iovs) {
+            desc.vm_pkt_size = iov.iov_len;
+        }
+        // SAFETY: every descriptor has one iovec over its own span of the in arena, which
+        // nothing else touches, with vm_pkt_size == iov_len.
+        let read = unsafe { self.pair.b.read_raw(&mut self.inb.descs) }.unwrap();
         assert_eq!(written, read);
         read
     }
@@ -144,23 +235,30 @@ impl Baseline {
     }
 }
 
-/// Fails unless steady-state rounds of both paths allocate nothing, anywhere in the process
+/// Rounds that take every path past one turn of its ring, so that slots grown for TSO
+/// frames have grown (the steady state).
+fn warm_up_rounds(batch: usize) -> usize {
+    RING_SLOTS / batch + 2
+}
+
+/// Fails unless steady-state rounds of every path allocate nothing, anywhere in the process
 /// (the event threads included).
 fn check_no_allocations() {
     for (size, batch) in CASES {
         let mut safe = Safe::new(size, batch);
+        let mut raw = Raw::new(size, batch);
         let in_slot = safe.inb.slot_size();
         let mut base = Baseline::new(size, batch, in_slot);
-        // Warm up past one turn of the ring, so slots grown for TSO frames have grown.
-        let warm = RING_SLOTS / batch + 2;
-        for _ in 0..warm {
+        for _ in 0..warm_up_rounds(batch) {
             safe.round();
+            raw.round();
             base.round();
         }
         let rounds = 20;
         let allocations = allocations_during(|| {
             for _ in 0..rounds {
                 assert_eq!(safe.round(), batch);
+                assert_eq!(raw.round(), batch);
                 assert_eq!(base.round(), batch);
             }
         });
@@ -170,7 +268,14 @@ fn check_no_allocations() {
         );
         // The received bytes are the sent ones.
         assert_eq!(safe.inb.len(), batch);
-        assert!(safe.inb.iter().zip(safe.out.iter()).all(|(a, b)| a == b));
+        assert!(safe.inb.iter().all(|f| f == safe.pair.frame));
+        assert!(raw.inb.descs[..batch].iter().all(|d| d.vm_pkt_size == size));
+        assert!(
+            raw._arenas[1]
+                .chunks(in_slot)
+                .take(batch)
+                .all(|f| f[..size] == raw.pair.frame)
+        );
         println!("alloc-check: {size}-byte frames, batches of {batch}: 0 allocations per batch");
     }
 }
@@ -185,6 +290,11 @@ fn sim_io(c: &mut Criterion) {
             b.iter(|| safe.round());
         });
         drop(safe);
+        let mut raw = Raw::new(size, batch);
+        group.bench_with_input(BenchmarkId::new("raw", size), &size, |b, _| {
+            b.iter(|| raw.round());
+        });
+        drop(raw);
         let mut base = Baseline::new(size, batch, in_slot);
         group.bench_with_input(BenchmarkId::new("baseline", size), &size, |b, _| {
             b.iter(|| base.round());
@@ -193,20 +303,24 @@ fn sim_io(c: &mut Criterion) {
     group.finish();
 }
 
-/// The drift-resistant ratio of each case (see [`support::paired_ratio`]).
+/// The drift-resistant ratios of each case (see [`support::paired_ratio`]): safe/baseline,
+/// raw/baseline and safe/raw, each pair measured in its own alternating blocks.
 fn paired() {
     for (size, batch) in CASES {
         let mut safe = Safe::new(size, batch);
+        let mut raw = Raw::new(size, batch);
         let mut base = Baseline::new(size, batch, safe.inb.slot_size());
-        let ratio = paired_ratio(
-            || {
-                safe.round();
-            },
-            || {
-                base.round();
-            },
-        );
-        record_paired("sim_io", size, ratio);
+        for _ in 0..warm_up_rounds(batch) {
+            safe.round();
+            raw.round();
+            base.round();
+        }
+        let safe_base = paired_ratio(|| safe.round(), || base.round());
+        record_paired("sim_io", "safe/baseline", size, safe_base);
+        let raw_base = paired_ratio(|| raw.round(), || base.round());
+        record_paired("sim_io", "raw/baseline", size, raw_base);
+        let safe_raw = paired_ratio(|| safe.round(), || raw.round());
+        record_paired("sim_io", "safe/raw", size, safe_raw);
     }
 }
 

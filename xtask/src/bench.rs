@@ -1,20 +1,22 @@
 //! `cargo xtask bench [--quick]`: runs the criterion benchmarks and prints a table.
 //!
 //! The benchmarks (`vmnet/benches/`) compare the safe layer on the simulator with a baseline
-//! that only copies the same bytes the same number of times (see `vmnet/benches/sim_io.rs`).
-//! Criterion measures; this reads its estimates (`<target>/criterion/<group>/<bench>/new/`)
-//! and prints frames/s, Gbit/s, the baseline's and the ratio of the two, with the machine.
-//! After criterion, each bench measures the ratio again in alternating blocks of the two paths
+//! that only copies the same bytes the same number of times, and (`sim_io`) with vmnet's raw
+//! calls on the same simulator (see `vmnet/benches/sim_io.rs`). Criterion measures; this
+//! reads its estimates (`<target>/criterion/<group>/<path>/<size>/new/`) and prints frames/s
+//! and Gbit/s of each path and the ratios between them, with the machine. After criterion,
+//! each bench measures every ratio again in alternating blocks of the two paths
 //! (`paired_ratio` in `vmnet/benches/support/mod.rs`), which a change of load between two
-//! criterion measurements does not skew; it leaves it in `<group>/paired/<size>` and the
-//! table shows it as "paired safe/baseline".
+//! criterion measurements does not skew; it leaves it in `<group>/paired/<a>-<b>/<size>` and
+//! the table shows it after criterion's ratio.
 //! `--quick` shortens warm-up and measurement (1 s + 2 s per benchmark) for a rough look.
 
 use std::path::Path;
 use std::process::Command;
 
 /// The criterion bench targets of `vmnet`, and their groups: each group has `safe/<size>` and
-/// `baseline/<size>` benchmarks whose throughput is in frames (elements) per iteration.
+/// `baseline/<size>` benchmarks (`sim_io` also `raw/<size>`) whose throughput is in frames
+/// (elements) per iteration.
 /// `bridge_io` has one group per framing of the VM's socket (datagram, stream).
 const BENCHES: &[(&str, &[&str])] = &[
     ("sim_io", &["sim_io"]),
@@ -86,7 +88,12 @@ fn machine() -> String {
     format!("machine: {cores} cores, {cpu}, {rustc}")
 }
 
-/// The table of one group: one row per frame size.
+/// The paths a group may measure, in column order: the safe layer, vmnet's raw calls (only
+/// `sim_io`), and the copy baseline.
+const PATHS: [&str; 3] = ["safe", "raw", "baseline"];
+
+/// The table of one group: one row per frame size; a column per measured path (frames/s and
+/// Gbit/s), then each ratio of two paths as criterion's estimate / the paired measurement.
 fn table(dir: &Path, group: &str) -> Result<String, String> {
     let safe_dir = dir.join("safe");
     let mut sizes: Vec<u64> = std::fs::read_dir(&safe_dir)
@@ -95,29 +102,60 @@ fn table(dir: &Path, group: &str) -> Result<String, String> {
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
         .collect();
     sizes.sort_unstable();
+    let paths: Vec<&str> = PATHS
+        .into_iter()
+        .filter(|path| dir.join(path).is_dir())
+        .collect();
+    let ratios: Vec<(&str, &str)> = [("safe", "baseline"), ("raw", "baseline"), ("safe", "raw")]
+        .into_iter()
+        .filter(|(a, b)| paths.contains(a) && paths.contains(b))
+        .collect();
     let mut out = format!(
-        "{group}: one batch per iteration, safe layer vs. copy baseline\n\
-         | frame (bytes) | frames/batch | safe frames/s | safe Gbit/s | baseline frames/s | baseline Gbit/s | safe/baseline | paired safe/baseline |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "{group}: one batch per iteration; ratios in frames/s, criterion / paired\n| frame (bytes) | frames/batch |"
     );
+    for path in &paths {
+        out.push_str(&format!(" {path} Mframes/s (Gbit/s) |"));
+    }
+    for (a, b) in &ratios {
+        out.push_str(&format!(" {a}/{b} |"));
+    }
+    out.push_str(&format!(
+        "\n|---:|---:|{}\n",
+        "---:|".repeat(paths.len() + ratios.len())
+    ));
     for size in sizes {
-        let safe = result(&dir.join("safe").join(size.to_string()))?;
-        let base = result(&dir.join("baseline").join(size.to_string()))?;
-        let gbit = |fps: f64| fps * size as f64 * 8.0 / 1e9;
-        // Written by the bench's alternating-blocks pass (see benches/support/mod.rs).
-        let paired = std::fs::read_to_string(dir.join("paired").join(size.to_string()))
+        let measured = paths
+            .iter()
+            .map(|path| Ok((*path, result(&dir.join(path).join(size.to_string()))?)))
+            .collect::<Result<Vec<_>, String>>()?;
+        let fps = |path: &str| {
+            measured
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map_or(f64::NAN, |(_, m)| m.frames_per_second())
+        };
+        out.push_str(&format!(
+            "| {size} | {} |",
+            measured[0].1.frames_per_iteration
+        ));
+        for (_, m) in &measured {
+            let fps = m.frames_per_second();
+            let gbit = fps * size as f64 * 8.0 / 1e9;
+            out.push_str(&format!(" {:.3} ({gbit:.2}) |", fps / 1e6));
+        }
+        for (a, b) in &ratios {
+            // Written by the bench's alternating-blocks pass (see benches/support/mod.rs).
+            let paired = std::fs::read_to_string(
+                dir.join("paired")
+                    .join(format!("{a}-{b}"))
+                    .join(size.to_string()),
+            )
             .ok()
             .and_then(|t| t.trim().parse::<f64>().ok())
             .map_or_else(|| "–".to_owned(), |r| format!("{r:.2}"));
-        out.push_str(&format!(
-            "| {size} | {} | {:.3} M | {:.2} | {:.3} M | {:.2} | {:.2} | {paired} |\n",
-            safe.frames_per_iteration,
-            safe.frames_per_second() / 1e6,
-            gbit(safe.frames_per_second()),
-            base.frames_per_second() / 1e6,
-            gbit(base.frames_per_second()),
-            safe.frames_per_second() / base.frames_per_second(),
-        ));
+            out.push_str(&format!(" {:.2} / {paired} |", fps(a) / fps(b)));
+        }
+        out.push('\n');
     }
     Ok(out)
 }

@@ -42,8 +42,14 @@ const PAIRED_BLOCK: std::time::Duration = std::time::Duration::from_millis(2);
 /// benchmark seconds after the other, so on a shared machine a change of load or memory
 /// bandwidth between the two moves its ratio; alternating every few milliseconds exposes
 /// both paths to the same machine.
-pub(crate) fn paired_ratio(mut safe: impl FnMut(), mut baseline: impl FnMut()) -> f64 {
+pub(crate) fn paired_ratio<A, B>(
+    mut safe: impl FnMut() -> A,
+    mut baseline: impl FnMut() -> B,
+) -> f64 {
+    use std::hint::black_box;
     use std::time::Instant;
+    let mut safe = move || drop(black_box(safe()));
+    let mut baseline = move || drop(black_box(baseline()));
     // Warm both, and size the blocks from one timed round of each.
     safe();
     baseline();
@@ -85,14 +91,18 @@ pub(crate) fn measuring() -> bool {
     std::env::args().any(|a| a == "--bench")
 }
 
-/// Prints a paired ratio and records it for `cargo xtask bench`, which reads
-/// `$CRITERION_HOME/<group>/paired/<size>` into its table.
-pub(crate) fn record_paired(group: &str, size: usize, ratio: f64) {
-    println!("paired: {group}/{size}: safe/baseline {ratio:.2}");
+/// Prints a paired ratio of two paths (`pair`, as "safe/baseline") and records it for
+/// `cargo xtask bench`, which reads `$CRITERION_HOME/<group>/paired/<a>-<b>/<size>` into its
+/// table.
+pub(crate) fn record_paired(group: &str, pair: &str, size: usize, ratio: f64) {
+    println!("paired: {group}/{size}: {pair} {ratio:.2}");
     let Some(home) = std::env::var_os("CRITERION_HOME") else {
         return;
     };
-    let dir = std::path::Path::new(&home).join(group).join("paired");
+    let dir = std::path::Path::new(&home)
+        .join(group)
+        .join("paired")
+        .join(pair.replace('/', "-"));
     let written = std::fs::create_dir_all(&dir)
         .and_then(|()| std::fs::write(dir.join(size.to_string()), format!("{ratio}\n")));
     if let Err(e) = written {
