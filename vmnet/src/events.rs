@@ -6,13 +6,20 @@
 //! readable and runs the user's callback once; further signals are coalesced until the next
 //! read disarms it. A reader that falls behind therefore never makes the callback spin, and a
 //! poller sees level-like readiness that a read clears.
+//!
+//! Events matter only once something can observe them: a callback, a wait, or the readiness
+//! descriptor handed out. Until then the simulator holds them back ([`Notifier::is_observed`]),
+//! so that an interface that is only polled by reads costs no event-thread wake-up per batch;
+//! the first observation wakes its event thread ([`Notifier::wake_on_observe`]), which raises
+//! the event then due, on that thread as always. (vmnet raises events regardless.)
 
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::thread::Thread;
 use std::time::Duration;
 
 /// What an event callback is told: packets are available.
@@ -35,6 +42,10 @@ pub(crate) type Callback = Arc<dyn Fn(Event) + Send + Sync + 'static>;
 /// by whatever delivers events, so a late event after stop touches only live memory.
 pub(crate) struct Notifier {
     armed: AtomicBool,
+    /// Set, for good, by the first callback, wait or descriptor hand-out.
+    observed: AtomicBool,
+    /// Unparked when `observed` is first set (the simulator's event thread).
+    observe_waker: OnceLock<Thread>,
     /// Callback panics caught so far (they are never unwound into the caller of `signal`).
     panics: AtomicU64,
     read_end: OwnedFd,
@@ -67,11 +78,39 @@ impl Notifier {
         }
         Ok(Self {
             armed: AtomicBool::new(false),
+            observed: AtomicBool::new(false),
+            observe_waker: OnceLock::new(),
             panics: AtomicU64::new(0),
             read_end,
             write_end,
             callback: Mutex::new(None),
         })
+    }
+
+    /// Something can now see events: a callback, a wait, the descriptor. The first call wakes
+    /// the thread given to [`wake_on_observe`](Self::wake_on_observe).
+    fn observe(&self) {
+        // Sequentially consistent, against the backend's "event due, then is it observed?": one
+        // of the two sees the other's write, so a held-back event is never lost.
+        if !self.observed.swap(true, Ordering::SeqCst)
+            && let Some(thread) = self.observe_waker.get()
+        {
+            thread.unpark();
+        }
+    }
+
+    /// Whether anything can observe events yet (see the module's documentation). A backend
+    /// that holds events back checks this after making one due (sequentially consistent).
+    #[cfg(feature = "sim")]
+    pub(crate) fn is_observed(&self) -> bool {
+        self.observed.load(Ordering::SeqCst)
+    }
+
+    /// Makes the first observation unpark `thread`: the backend's event thread, which parks
+    /// while events are held back. Set once.
+    #[cfg(feature = "sim")]
+    pub(crate) fn wake_on_observe(&self, thread: Thread) {
+        let _ = self.observe_waker.set(thread);
     }
 
     /// Packets arrived. Arms the notifier; on the first signal since the last [`clear`]
@@ -125,6 +164,7 @@ impl Notifier {
     /// whether it is armed.
     #[cfg(not(miri))]
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        self.observe();
         let millis = match timeout {
             None => -1,
             Some(t) => i32::try_from(t.as_millis()).unwrap_or(i32::MAX),
@@ -155,6 +195,7 @@ impl Notifier {
     /// this (`cfg(miri)`); real builds use `poll(2)` above.
     #[cfg(miri)]
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        self.observe();
         // No limit for `None`, nor for a timeout beyond the clock's range.
         let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
         loop {
@@ -170,7 +211,12 @@ impl Notifier {
 
     /// Installs (or, with `None`, removes) the callback.
     pub(crate) fn set_callback(&self, callback: Option<Callback>) {
+        let observes = callback.is_some();
         *self.callback.lock().unwrap_or_else(PoisonError::into_inner) = callback;
+        // After storing it, so that an event held back until now reaches this callback.
+        if observes {
+            self.observe();
+        }
     }
 
     /// Panics caught in callbacks so far.
@@ -178,8 +224,10 @@ impl Notifier {
         self.panics.load(Ordering::Relaxed)
     }
 
-    /// The descriptor that is readable while packets are available.
+    /// The descriptor that is readable while packets are available. Handing it out counts as
+    /// observing events (whoever holds it may poll it).
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.observe();
         self.read_end.as_fd()
     }
 }

@@ -501,6 +501,30 @@ fn halves_of_different_interfaces_do_not_unsplit() {
 }
 
 #[test]
+fn frames_that_arrived_before_anything_observed_events_make_the_first_wait_ready() {
+    let seg = Segment::new();
+    let host = seg.host();
+    let mut iface = seg.start(&InterfaceConfig::shared()).unwrap();
+    let mac = mac_of(&iface);
+    let mut batch = PacketBatch::for_interface(iface.parameters());
+    // Only read, never observed (no callback, wait or descriptor): the simulator raises no
+    // events meanwhile, and must not lose the one due when observation starts.
+    host.send(&frame(mac, host.mac(), 60, 1)).unwrap();
+    assert_eq!(iface.read_batch(&mut batch).unwrap(), 1);
+    host.send(&frame(mac, host.mac(), 60, 2)).unwrap();
+    host.send(&frame(mac, host.mac(), 60, 3)).unwrap();
+    // Time for the event thread to start and park, so that the wait's wake-up is what
+    // raises the event (not a late thread start).
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(iface.wait_readable(Some(SOON)).unwrap());
+    assert_eq!(iface.read_batch(&mut batch).unwrap(), 2);
+    assert!(!iface.wait_readable(Some(Duration::ZERO)).unwrap());
+    // Observed from now on: the next frame makes it readable again.
+    host.send(&frame(mac, host.mac(), 60, 4)).unwrap();
+    assert!(iface.wait_readable(Some(SOON)).unwrap());
+}
+
+#[test]
 fn the_callback_fires_once_per_drain_not_per_packet() {
     let seg = Segment::new();
     let host = seg.host();

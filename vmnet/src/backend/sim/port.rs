@@ -4,7 +4,9 @@
 //! after a read, none for frames that arrive while that event is unanswered. The event state
 //! lives in atomics beside the ring, so the event thread never takes the ring's lock (the
 //! writer and the reader, which copy frames under it, never wait for that thread), and it
-//! sleeps by parking: a delivery wakes it only when an event is due, once per write call.
+//! sleeps by parking: a delivery wakes it only when an event is due, once per write call, and
+//! only once something observes the interface's events (until then the due event waits for
+//! the first observer, whose [`Notifier`] wakes the thread).
 
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::segment::SegmentInner;
 use crate::error::{Error, Result};
+use crate::events::Notifier;
 use crate::mac::MacAddr;
 
 /// Each slot is allocated up front with room for a frame of this size (or the port's maximum
@@ -46,9 +49,16 @@ pub(super) struct Port {
     /// The ring's length, as of the last run of deliveries or read: the event thread's
     /// estimate, and how it tells that a read already took the frames of a due event.
     queued: AtomicUsize,
-    /// The event thread, unparked when an event becomes due; unset for the host endpoint,
-    /// which has no events.
-    event_thread: OnceLock<Thread>,
+    /// Where events go; unset for the host endpoint, which has no events.
+    event_sink: OnceLock<EventSink>,
+}
+
+/// A port's event thread, unparked when an event becomes due and the interface's notifier says
+/// something observes events (the notifier unparks it itself when that starts).
+#[derive(Debug)]
+struct EventSink {
+    thread: Thread,
+    notifier: Arc<Notifier>,
 }
 
 #[derive(Debug)]
@@ -98,7 +108,7 @@ impl Port {
             frame_ready: Condvar::new(),
             events: AtomicU8::new(0),
             queued: AtomicUsize::new(0),
-            event_thread: OnceLock::new(),
+            event_sink: OnceLock::new(),
         }
     }
 
@@ -118,10 +128,11 @@ impl Port {
     }
 
     /// Makes `thread` the port's event thread: the one [`next_event`](Self::next_event)
-    /// parks, unparked when an event is due or the port closes. Set once, before the port is
-    /// attached to a segment.
-    pub(super) fn set_event_thread(&self, thread: Thread) {
-        let _ = self.event_thread.set(thread);
+    /// parks, unparked when an event is due and `notifier` is observed, when it starts being
+    /// observed, or when the port closes. Set once, before the port is attached to a segment.
+    pub(super) fn set_event_thread(&self, thread: Thread, notifier: Arc<Notifier>) {
+        notifier.wake_on_observe(thread.clone());
+        let _ = self.event_sink.set(EventSink { thread, notifier });
     }
 
     /// Moves up to `max` queued frames out through `take`, oldest first, while `take`
@@ -196,7 +207,12 @@ impl Port {
             if !self.attached.load(Ordering::SeqCst) {
                 return None;
             }
-            if self.events.fetch_and(!EVENT_DUE, Ordering::SeqCst) & EVENT_DUE != 0 {
+            // Held back until something observes events (a spurious wake-up changes nothing).
+            let observed = self
+                .event_sink
+                .get()
+                .is_none_or(|sink| sink.notifier.is_observed());
+            if observed && self.events.fetch_and(!EVENT_DUE, Ordering::SeqCst) & EVENT_DUE != 0 {
                 // A read may have taken the frames already: then there is nothing to signal,
                 // and SIGNALLED stays clear so that the next frames raise an event. (A read
                 // between this load and the flag below makes at worst one event for an empty
@@ -218,8 +234,8 @@ impl Port {
         self.attached.store(false, Ordering::SeqCst);
         self.ring().closed = true;
         self.frame_ready.notify_all();
-        if let Some(thread) = self.event_thread.get() {
-            thread.unpark();
+        if let Some(sink) = self.event_sink.get() {
+            sink.thread.unpark();
         }
     }
 
@@ -281,10 +297,15 @@ impl Inbox<'_> {
 impl Drop for Inbox<'_> {
     fn drop(&mut self) {
         let port = self.port;
-        let wake_events = self.queued > 0 && port.event_thread.get().is_some() && {
-            port.queued.store(self.ring.len, Ordering::SeqCst);
-            port.raise_event()
-        };
+        let sink = port.event_sink.get();
+        // The event is made due even while nothing observes events: the first observer's
+        // wake-up finds it (raise_event and is_observed are sequentially consistent, as is
+        // the notifier's observe, so either this sees the observer or the thread sees this).
+        let wake_events = self.queued > 0
+            && sink.is_some_and(|sink| {
+                port.queued.store(self.ring.len, Ordering::SeqCst);
+                port.raise_event() && sink.notifier.is_observed()
+            });
         if self.dropped > 0 {
             port.dropped.fetch_add(self.dropped, Ordering::Relaxed);
         }
@@ -297,8 +318,8 @@ impl Drop for Inbox<'_> {
         if self.wake_waiters {
             port.frame_ready.notify_all();
         }
-        if wake_events && let Some(thread) = port.event_thread.get() {
-            thread.unpark();
+        if wake_events && let Some(sink) = sink {
+            sink.thread.unpark();
         }
     }
 }
@@ -438,10 +459,17 @@ mod tests {
         done
     }
 
+    /// A notifier that something observes (its descriptor was handed out).
+    fn observed() -> Arc<Notifier> {
+        let notifier = Arc::new(Notifier::new().unwrap());
+        let _ = notifier.fd();
+        notifier
+    }
+
     #[test]
     fn one_event_per_read_cycle() {
         let port = port();
-        port.set_event_thread(thread::current());
+        port.set_event_thread(thread::current(), observed());
         assert!(deliver(&port));
         assert!(deliver(&port));
         assert_eq!(port.next_event(), Some(2));
@@ -458,7 +486,7 @@ mod tests {
     #[test]
     fn frames_read_before_the_event_thread_looks_raise_no_empty_event() {
         let port = port();
-        port.set_event_thread(thread::current());
+        port.set_event_thread(thread::current(), observed());
         assert!(deliver(&port));
         assert_eq!(port.drain(usize::MAX, |_, _| true), 1);
         // The event is due but the frame is gone: no event for nothing (the thread parks),
@@ -482,7 +510,7 @@ mod tests {
             let port = port.clone();
             thread::spawn(move || port.next_event())
         };
-        port.set_event_thread(events.thread().clone());
+        port.set_event_thread(events.thread().clone(), observed());
         let _watchdog = watchdog(&port, Duration::from_secs(10));
         let mut inbox = port.inbox();
         assert!(inbox.deliver(&FRAME));
@@ -503,10 +531,31 @@ mod tests {
             let port = port.clone();
             thread::spawn(move || port.next_event())
         };
-        port.set_event_thread(events.thread().clone());
+        port.set_event_thread(events.thread().clone(), observed());
         thread::sleep(Duration::from_millis(20));
         port.close();
         assert_eq!(events.join().unwrap(), None);
+    }
+
+    #[test]
+    fn events_wait_for_the_first_observer() {
+        let port = port();
+        let notifier = Arc::new(Notifier::new().unwrap());
+        let events = {
+            let port = port.clone();
+            thread::spawn(move || port.next_event())
+        };
+        port.set_event_thread(events.thread().clone(), notifier.clone());
+        let _watchdog = watchdog(&port, Duration::from_secs(10));
+        assert!(deliver(&port));
+        assert!(deliver(&port));
+        // Nothing observes the events: the one due is held back.
+        thread::sleep(Duration::from_millis(20));
+        assert!(!events.is_finished(), "no event while nothing observes");
+        assert!(event_due(&port));
+        // A wait observes: it wakes the event thread, which raises the held-back event.
+        assert!(notifier.wait(Some(Duration::ZERO)).is_ok());
+        assert_eq!(events.join().unwrap(), Some(2));
     }
 
     #[test]

@@ -503,6 +503,7 @@ impl EventThread {
     /// Spawns the event thread of `port` (before the port is attached to the segment).
     fn spawn(port: &Arc<Port>, notifier: Arc<Notifier>) -> Result<Self> {
         let watched = port.clone();
+        let observed = notifier.clone();
         let exited = Arc::new((Mutex::new(false), Condvar::new()));
         let done = exited.clone();
         let handle = thread::Builder::new()
@@ -514,7 +515,7 @@ impl EventThread {
                 *done.0.lock().unwrap_or_else(PoisonError::into_inner) = true;
                 done.1.notify_all();
             })?;
-        port.set_event_thread(handle.thread().clone());
+        port.set_event_thread(handle.thread().clone(), observed);
         Ok(Self {
             id: handle.thread().id(),
             handle,
