@@ -44,7 +44,6 @@ pub(crate) fn check(args: &[String]) -> Result<(), String> {
         return Err(format!("darwin-check takes no arguments (got `{arg}`)"));
     }
     for target in TARGETS {
-        super::run(cargo("check", target).arg("--all-targets"))?;
         super::run(
             cargo("clippy", target)
                 .arg("--all-targets")

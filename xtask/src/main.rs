@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo xtask bindgen [--sdk PATH] [--check]   regenerate vmnet-sys/src/bindings.rs (or check it)
-//! cargo xtask darwin-check                    check, clippy and doc for both darwin targets
+//! cargo xtask darwin-check                    clippy (which type-checks) and doc for both darwin targets
 //! cargo xtask symbols                         no post-macOS-11 symbol is imported strongly
 //! cargo xtask miri                            the simulator's tests under Miri (nightly)
 //! cargo xtask fuzz [--smoke] [--runs N]       build and run the fuzz targets (nightly)
@@ -30,7 +30,7 @@ commands:
                                   (default: SDKROOT or xcrun's SDK on macOS, the stand-in
                                   fixture xtask/sdk-fixture elsewhere); --check fails if the
                                   checked-in file differs instead of writing it
-  darwin-check                    cargo check, clippy -D warnings and doc (warnings denied) for
+  darwin-check                    clippy -D warnings (which type-checks) and doc (warnings denied) for
                                   aarch64-apple-darwin and x86_64-apple-darwin, all features
   symbols                         build the darwin rlibs and fail if any imports a symbol newer
                                   than macOS 11 strongly (llvm-nm -u)
