@@ -5,14 +5,13 @@
 //! socket's room, so a stop wakes it at once.
 
 use std::io::{self, Read};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::frame::{
-    LENGTH_PREFIX_LEN, MIN_FRAME_LEN, StreamDecoder, check_frame, encode_stream_frame,
-};
+use super::frame::{LENGTH_PREFIX_LEN, StreamDecoder, check_frame, encode_stream_frame};
 use super::sys::{self, Wait};
 use super::{ExitReason, Shared, VmSocket};
 use crate::batch::PacketBatch;
@@ -66,35 +65,54 @@ impl Budget {
 /// vmnet to VM.
 pub(super) struct ToVm {
     rx: ReadHalf,
-    socket: VmSocket,
+    sink: Sink,
     shared: Arc<Shared>,
     batch: PacketBatch,
-    /// Stream framing only: encoded bytes not yet sent are `out[sent..]`. Its length never
-    /// exceeds `out_cap`, so it never reallocates.
-    out: Vec<u8>,
-    out_cap: usize,
-    sent: usize,
     /// The last batch ended with frames dropped for a full VM side: until a frame gets
     /// through again, do not wait for room (one attempt per frame), so a VM that stopped
     /// reading costs one retry budget, not one per batch.
     stalled: bool,
 }
 
+/// Where [`ToVm`] sends frames, with what its framing needs.
+enum Sink {
+    Datagram(UnixDatagram),
+    Stream {
+        socket: UnixStream,
+        out: StreamOutput,
+    },
+}
+
+/// The stream framing's output buffer: encoded bytes not yet sent are `buf[sent..]`, and
+/// `buf` never grows beyond `cap` (so it never reallocates).
+struct StreamOutput {
+    buf: Vec<u8>,
+    cap: usize,
+    sent: usize,
+}
+
 impl ToVm {
     pub(super) fn new(rx: ReadHalf, socket: VmSocket, shared: Arc<Shared>) -> Self {
         let batch = PacketBatch::for_interface(rx.parameters());
-        let out_cap = match socket {
-            VmSocket::Stream(_) => MIN_STREAM_OUT.max(2 * (LENGTH_PREFIX_LEN + batch.slot_size())),
-            VmSocket::Datagram(_) => 0,
+        let sink = match socket {
+            VmSocket::Datagram(socket) => Sink::Datagram(socket),
+            VmSocket::Stream(socket) => {
+                let cap = MIN_STREAM_OUT.max(2 * (LENGTH_PREFIX_LEN + batch.slot_size()));
+                Sink::Stream {
+                    socket,
+                    out: StreamOutput {
+                        buf: Vec::with_capacity(cap),
+                        cap,
+                        sent: 0,
+                    },
+                }
+            }
         };
         Self {
             rx,
-            socket,
+            sink,
             shared,
             batch,
-            out: Vec::with_capacity(out_cap),
-            out_cap,
-            sent: 0,
             stalled: false,
         }
     }
@@ -122,34 +140,32 @@ impl ToVm {
                 } else {
                     self.shared.options.send_timeout
                 });
-                self.stalled = match &self.socket {
-                    VmSocket::Datagram(s) => send_datagrams(s, &self.batch, budget, &self.shared)?,
-                    VmSocket::Stream(s) => send_stream(
-                        s,
-                        &self.batch,
-                        Output {
-                            out: &mut self.out,
-                            cap: self.out_cap,
-                            sent: &mut self.sent,
-                        },
-                        budget,
-                        &self.shared,
-                    )?,
+                self.stalled = match &mut self.sink {
+                    Sink::Datagram(socket) => {
+                        send_datagrams(socket, &self.batch, budget, &self.shared)?
+                    }
+                    Sink::Stream { socket, out } => {
+                        send_stream(socket, &self.batch, out, budget, &self.shared)?
+                    }
                 };
                 continue;
             }
             // Drained vmnet: wait for packets, a stop, or room for pending stream bytes.
-            let pending = self.out.len() > self.sent;
             let stop = self.shared.stop.wake_fd();
             let mut waits = [Wait::read(&self.rx), Wait::read(&stop), Wait::read(&stop)];
             let mut count = 2;
-            if let (VmSocket::Stream(s), true) = (&self.socket, pending) {
-                waits[2] = Wait::write(s);
+            if let Sink::Stream { socket, out } = &self.sink
+                && out.pending()
+            {
+                waits[2] = Wait::write(socket);
                 count = 3;
             }
             let ready = sys::wait(&waits[..count], poll_interval).map_err(ExitReason::Io)?;
-            if let (VmSocket::Stream(s), true) = (&self.socket, ready[2] && count == 3) {
-                flush(s, &mut self.out, &mut self.sent)?;
+            if let Sink::Stream { socket, out } = &mut self.sink
+                && count == 3
+                && ready[2]
+            {
+                out.flush(socket)?;
             }
         }
     }
@@ -211,25 +227,16 @@ fn send_datagrams(
     result.map(|()| stalled)
 }
 
-/// The stream framing's output buffer: encoded bytes not yet sent are `out[*sent..]`, and
-/// `out` never grows beyond `cap` (so it never reallocates).
-struct Output<'a> {
-    out: &'a mut Vec<u8>,
-    cap: usize,
-    sent: &'a mut usize,
-}
-
 /// Encodes `batch` into the output buffer and sends what the socket takes. Frames that do not
 /// fit while the VM is not reading are dropped once `budget` is spent; a frame is only ever
 /// appended whole, so the stream stays in step. Returns whether the last frame was dropped.
 fn send_stream(
     socket: &UnixStream,
     batch: &PacketBatch,
-    output: Output<'_>,
+    out: &mut StreamOutput,
     mut budget: Budget,
     shared: &Shared,
 ) -> Result<bool, ExitReason> {
-    let Output { out, cap, sent } = output;
     let (mut packets, mut bytes, mut drops) = (0u64, 0u64, 0u64);
     let mut result = Ok(());
     let mut stalled = false;
@@ -238,13 +245,13 @@ fn send_stream(
     'frames: for frame in batch {
         stalled = false;
         let need = LENGTH_PREFIX_LEN + frame.len();
-        while out.len() + need > cap {
-            if let Err(e) = flush(socket, out, sent) {
+        while !out.has_room(need) {
+            if let Err(e) = out.flush(socket) {
                 result = Err(e);
                 break 'frames;
             }
-            compact(out, sent);
-            if out.len() + need <= cap {
+            out.compact();
+            if out.has_room(need) {
                 break;
             }
             let Some(left) = budget.left(shared.stop.is_stopped()) else {
@@ -261,7 +268,7 @@ fn send_stream(
         }
         // Frames from vmnet are at most a slot long, far below the 32-bit prefix's limit, and
         // fit in `out` (checked above), so this neither fails nor allocates.
-        if encode_stream_frame(frame, out).is_err() {
+        if encode_stream_frame(frame, &mut out.buf).is_err() {
             drops += 1;
             continue;
         }
@@ -269,221 +276,251 @@ fn send_stream(
         bytes += frame.len() as u64;
     }
     if result.is_ok() {
-        result = flush(socket, out, sent);
+        result = out.flush(socket);
     }
     shared.counters.add_to_vm(packets, bytes, drops);
     result.map(|()| stalled)
 }
 
-/// Moves the unsent bytes to the front of the output buffer (no allocation).
-fn compact(out: &mut Vec<u8>, sent: &mut usize) {
-    if *sent > 0 {
-        let len = out.len();
-        out.copy_within(*sent..len, 0);
-        out.truncate(len - *sent);
-        *sent = 0;
+impl StreamOutput {
+    /// Whether unsent bytes wait.
+    fn pending(&self) -> bool {
+        self.sent < self.buf.len()
     }
-}
 
-/// Sends as much of the pending output as the socket takes now.
-fn flush(socket: &UnixStream, out: &mut Vec<u8>, sent: &mut usize) -> Step {
-    while *sent < out.len() {
-        match sys::send(socket, &out[*sent..]) {
-            Ok(0) => return Ok(()),
-            Ok(n) => *sent += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if sys::is_full(&e) => return Ok(()),
-            Err(e) if sys::is_closed(&e) => return Err(ExitReason::PeerClosed),
-            Err(e) => return Err(ExitReason::Io(e)),
+    /// Whether `need` more bytes fit without growing the buffer.
+    fn has_room(&self, need: usize) -> bool {
+        self.buf.len() + need <= self.cap
+    }
+
+    /// Moves the unsent bytes to the front (no allocation).
+    fn compact(&mut self) {
+        if self.sent > 0 {
+            self.buf.drain(..self.sent);
+            self.sent = 0;
         }
     }
-    out.clear();
-    *sent = 0;
-    Ok(())
+
+    /// Sends as much of the pending output as the socket takes now.
+    fn flush(&mut self, socket: &UnixStream) -> Step {
+        while self.pending() {
+            match sys::send(socket, &self.buf[self.sent..]) {
+                Ok(0) => return Ok(()),
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if sys::is_full(&e) => return Ok(()),
+                Err(e) if sys::is_closed(&e) => return Err(ExitReason::PeerClosed),
+                Err(e) => return Err(ExitReason::Io(e)),
+            }
+        }
+        self.buf.clear();
+        self.sent = 0;
+        Ok(())
+    }
 }
 
 /// VM to vmnet.
 pub(super) struct FromVm {
     tx: WriteHalf,
-    socket: VmSocket,
+    source: Source,
     shared: Arc<Shared>,
     /// The frames for vmnet. Datagram framing: each datagram is received straight into the
     /// next slot (the largest frame long); an oversize one, cut to it, is dropped as malformed.
     batch: PacketBatch,
-    /// Stream framing.
-    decoder: StreamDecoder,
-    /// Datagram framing: whether replies have somewhere to go.
-    connected: bool,
+}
+
+/// Where [`FromVm`] receives frames, with what its framing needs.
+enum Source {
+    Datagram {
+        socket: UnixDatagram,
+        /// Whether replies have somewhere to go.
+        connected: bool,
+    },
+    Stream {
+        socket: UnixStream,
+        decoder: StreamDecoder,
+    },
 }
 
 impl FromVm {
     pub(super) fn new(tx: WriteHalf, socket: VmSocket, shared: Arc<Shared>) -> Self {
         let max = shared.max_frame_len;
         let batch = PacketBatch::new(tx.parameters().write_max_packets(), max);
-        let (decoder, connected) = match &socket {
-            VmSocket::Datagram(s) => (
-                // Unused: the smallest possible.
-                StreamDecoder::with_buffer_len(MIN_FRAME_LEN, 0),
-                s.peer_addr().is_ok(),
-            ),
-            VmSocket::Stream(_) => (StreamDecoder::new(max), true),
+        let source = match socket {
+            VmSocket::Datagram(socket) => Source::Datagram {
+                connected: socket.peer_addr().is_ok(),
+                socket,
+            },
+            VmSocket::Stream(socket) => Source::Stream {
+                socket,
+                decoder: StreamDecoder::new(max),
+            },
         };
         Self {
             tx,
-            socket,
+            source,
             shared,
             batch,
-            decoder,
-            connected,
         }
     }
 
     pub(super) fn run(mut self) -> WriteHalf {
-        let result = match &self.socket {
-            VmSocket::Datagram(_) => self.pump_datagrams(),
-            VmSocket::Stream(_) => self.pump_stream(),
+        let Self {
+            tx,
+            source,
+            shared,
+            batch,
+        } = &mut self;
+        let result = match source {
+            Source::Datagram { socket, connected } => {
+                pump_datagrams(socket, connected, tx, batch, shared)
+            }
+            Source::Stream { socket, decoder } => pump_stream(socket, decoder, tx, batch, shared),
         };
         if let Err(reason) = result {
             self.shared.end(reason);
         }
         self.tx
     }
+}
 
-    fn wait_input(&self) -> Step {
-        let stop = self.shared.stop.wake_fd();
-        let socket = match &self.socket {
-            VmSocket::Datagram(s) => Wait::read(s),
-            VmSocket::Stream(s) => Wait::read(s),
-        };
-        sys::wait(
-            &[socket, Wait::read(&stop)],
-            self.shared.options.poll_interval,
-        )
-        .map(drop)
-        .map_err(ExitReason::Io)
-    }
+/// Waits (up to the poll interval) until `socket` has input or a stop is asked for.
+fn wait_input(socket: &impl AsRawFd, shared: &Shared) -> Step {
+    let stop = shared.stop.wake_fd();
+    sys::wait(
+        &[Wait::read(socket), Wait::read(&stop)],
+        shared.options.poll_interval,
+    )
+    .map(drop)
+    .map_err(ExitReason::Io)
+}
 
-    fn pump_datagrams(&mut self) -> Step {
-        let VmSocket::Datagram(socket) = &self.socket else {
+/// Datagram framing: one frame per datagram, received straight into the batch.
+fn pump_datagrams(
+    socket: &UnixDatagram,
+    connected: &mut bool,
+    tx: &mut WriteHalf,
+    batch: &mut PacketBatch,
+    shared: &Shared,
+) -> Step {
+    let max = shared.max_frame_len;
+    loop {
+        if shared.stop.is_stopped() {
             return Ok(());
-        };
-        let max = self.shared.max_frame_len;
-        loop {
-            if self.shared.stop.is_stopped() {
-                return Ok(());
-            }
-            self.batch.clear();
-            let mut malformed = 0;
-            let mut drained = false;
-            while self.batch.len() < self.batch.capacity() {
-                let connected = &mut self.connected;
-                let received = self.batch.push_with_or_skip(|slot| {
-                    let datagram = if *connected {
-                        sys::recv(socket, slot, None)?
-                    } else {
-                        let mut from = sys::Sender::new();
-                        let datagram = sys::recv(socket, slot, Some(&mut from))?;
-                        // The first peer with an address becomes the VM: connect to it so
-                        // frames for the VM have somewhere to go.
-                        if let Some(path) = from.path() {
-                            *connected = socket.connect(path).is_ok();
-                        }
-                        datagram
-                    };
-                    // Cut to the slot means longer than the largest frame: too long.
-                    if datagram.truncated || check_frame(&slot[..datagram.len], max).is_err() {
-                        return Err(Unfit::Malformed);
+        }
+        batch.clear();
+        let mut malformed = 0;
+        let mut drained = false;
+        while batch.len() < batch.capacity() {
+            let received = batch.push_with_or_skip(|slot| {
+                let datagram = if *connected {
+                    sys::recv(socket, slot, None)?
+                } else {
+                    let mut from = sys::Sender::new();
+                    let datagram = sys::recv(socket, slot, Some(&mut from))?;
+                    // The first peer with an address becomes the VM: connect to it so frames
+                    // for the VM have somewhere to go.
+                    if let Some(path) = from.path() {
+                        *connected = socket.connect(path).is_ok();
                     }
-                    Ok(datagram.len)
-                });
-                match received {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(Unfit::Malformed)) | Err(_) => malformed += 1,
-                    Ok(Err(Unfit::Io(e))) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Ok(Err(Unfit::Io(e)))
-                        if e.kind() == io::ErrorKind::WouldBlock || sys::is_no_peer(&e) =>
-                    {
-                        drained = true;
-                        break;
-                    }
-                    Ok(Err(Unfit::Io(e))) => {
-                        self.shared.counters.malformed(malformed);
-                        return Err(ExitReason::Io(e));
-                    }
+                    datagram
+                };
+                // Cut to the slot means longer than the largest frame: too long.
+                if datagram.truncated || check_frame(&slot[..datagram.len], max).is_err() {
+                    return Err(Unfit::Malformed);
                 }
-            }
-            self.shared.counters.malformed(malformed);
-            write_to_vmnet(&mut self.tx, &mut self.batch, &self.shared)?;
-            if drained {
-                self.wait_input()?;
+                Ok(datagram.len)
+            });
+            match received {
+                Ok(Ok(_)) => {}
+                Ok(Err(Unfit::Malformed)) | Err(_) => malformed += 1,
+                Ok(Err(Unfit::Io(e))) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(Err(Unfit::Io(e)))
+                    if e.kind() == io::ErrorKind::WouldBlock || sys::is_no_peer(&e) =>
+                {
+                    drained = true;
+                    break;
+                }
+                Ok(Err(Unfit::Io(e))) => {
+                    shared.counters.malformed(malformed);
+                    return Err(ExitReason::Io(e));
+                }
             }
         }
+        shared.counters.malformed(malformed);
+        write_to_vmnet(tx, batch, shared)?;
+        if drained {
+            wait_input(socket, shared)?;
+        }
     }
+}
 
-    fn pump_stream(&mut self) -> Step {
-        let VmSocket::Stream(socket) = &self.socket else {
+/// Stream framing: length-prefixed frames decoded from what the socket has.
+fn pump_stream(
+    mut socket: &UnixStream,
+    decoder: &mut StreamDecoder,
+    tx: &mut WriteHalf,
+    batch: &mut PacketBatch,
+    shared: &Shared,
+) -> Step {
+    loop {
+        if shared.stop.is_stopped() {
             return Ok(());
-        };
-        let mut socket: &UnixStream = socket;
-        loop {
-            if self.shared.stop.is_stopped() {
-                return Ok(());
+        }
+        let mut eof = false;
+        let mut drained = false;
+        let spare = decoder.spare_capacity_mut();
+        if spare.is_empty() {
+            // Only a failed decoder has no room, and that ends the bridge below; never read
+            // 0 bytes (it would look like the end of the stream).
+            drained = true;
+        } else {
+            match socket.read(spare) {
+                Ok(0) => eof = true,
+                Ok(n) => decoder.commit(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => drained = true,
+                Err(e) if sys::is_closed(&e) => eof = true,
+                Err(e) => return Err(ExitReason::Io(e)),
             }
-            let mut eof = false;
-            let mut drained = false;
-            let spare = self.decoder.spare_capacity_mut();
-            if spare.is_empty() {
-                // Only a failed decoder has no room, and that ends the bridge below; never
-                // read 0 bytes (it would look like the end of the stream).
-                drained = true;
-            } else {
-                match socket.read(spare) {
-                    Ok(0) => eof = true,
-                    Ok(n) => self.decoder.commit(n),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => drained = true,
-                    Err(e) if sys::is_closed(&e) => eof = true,
-                    Err(e) => return Err(ExitReason::Io(e)),
-                }
-            }
-            let mut malformed = 0;
-            let mut fatal = None;
-            self.batch.clear();
-            while let Some(item) = self.decoder.next_frame() {
-                match item {
-                    Ok(frame) => {
-                        if self.batch.len() == self.batch.capacity() {
-                            write_to_vmnet(&mut self.tx, &mut self.batch, &self.shared)?;
-                            self.batch.clear();
-                        }
-                        if self.batch.push(frame).is_err() {
-                            malformed += 1;
-                        }
+        }
+        let mut malformed = 0;
+        let mut fatal = None;
+        batch.clear();
+        while let Some(item) = decoder.next_frame() {
+            match item {
+                Ok(frame) => {
+                    if batch.len() == batch.capacity() {
+                        write_to_vmnet(tx, batch, shared)?;
+                        batch.clear();
                     }
-                    Err(e) if e.is_fatal() => {
-                        fatal = Some(e);
-                        break;
+                    if batch.push(frame).is_err() {
+                        malformed += 1;
                     }
-                    Err(_) => malformed += 1,
                 }
-            }
-            self.shared.counters.malformed(malformed);
-            write_to_vmnet(&mut self.tx, &mut self.batch, &self.shared)?;
-            if let Some(e) = fatal {
-                self.shared.counters.protocol_error();
-                // Reset the connection: the VM sees the end of the stream and may reconnect.
-                let _ = socket.shutdown(std::net::Shutdown::Both);
-                return Err(ExitReason::Protocol(e));
-            }
-            if eof {
-                if self.decoder.finish().is_err() {
-                    self.shared.counters.malformed(1);
+                Err(e) if e.is_fatal() => {
+                    fatal = Some(e);
+                    break;
                 }
-                return Err(ExitReason::PeerClosed);
+                Err(_) => malformed += 1,
             }
-            if drained {
-                self.wait_input()?;
+        }
+        shared.counters.malformed(malformed);
+        write_to_vmnet(tx, batch, shared)?;
+        if let Some(e) = fatal {
+            shared.counters.protocol_error();
+            // Reset the connection: the VM sees the end of the stream and may reconnect.
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+            return Err(ExitReason::Protocol(e));
+        }
+        if eof {
+            if decoder.finish().is_err() {
+                shared.counters.malformed(1);
             }
+            return Err(ExitReason::PeerClosed);
+        }
+        if drained {
+            wait_input(socket, shared)?;
         }
     }
 }
