@@ -20,6 +20,14 @@ fn mac_of(iface: &Interface) -> MacAddr {
     iface.parameters().mac_address().expect("allocated MAC")
 }
 
+/// Two shared-mode interfaces on `seg`, and their MAC addresses.
+fn two_on(seg: &Segment) -> (Interface, Interface, MacAddr, MacAddr) {
+    let a = seg.start(&InterfaceConfig::shared()).unwrap();
+    let b = seg.start(&InterfaceConfig::shared()).unwrap();
+    let (ma, mb) = (mac_of(&a), mac_of(&b));
+    (a, b, ma, mb)
+}
+
 #[test]
 fn interfaces_and_halves_are_send() {
     fn send<T: Send>() {}
@@ -218,9 +226,7 @@ fn isolated_interfaces_do_not_reach_each_other() {
 #[test]
 fn batches_move_many_packets_in_one_call() {
     let seg = Segment::new();
-    let mut a = seg.start(&InterfaceConfig::shared()).unwrap();
-    let mut b = seg.start(&InterfaceConfig::shared()).unwrap();
-    let (ma, mb) = (mac_of(&a), mac_of(&b));
+    let (mut a, mut b, ma, mb) = two_on(&seg);
     let mut out = PacketBatch::for_interface(a.parameters());
     for i in 0..50u8 {
         out.push(&frame(mb, ma, 60 + usize::from(i), i)).unwrap();
@@ -304,9 +310,7 @@ fn raw_descriptors_move_frames_and_reads_clear_readiness() {
 #[test]
 fn raw_calls_get_vmnets_errors() {
     let seg = Segment::new();
-    let mut a = seg.start(&InterfaceConfig::shared()).unwrap();
-    let mut b = seg.start(&InterfaceConfig::shared()).unwrap();
-    let (ma, mb) = (mac_of(&a), mac_of(&b));
+    let (mut a, mut b, ma, mb) = two_on(&seg);
     let status = |r: vmnet::Result<usize>| match r {
         Err(Error::Vmnet { status, .. }) => status,
         other => panic!("expected a vmnet error, got {other:?}"),
@@ -345,9 +349,7 @@ fn raw_calls_get_vmnets_errors() {
 #[test]
 fn writes_are_clamped_to_the_write_limit_and_can_continue() {
     let seg = Segment::builder().queue_capacity(1000).build();
-    let mut a = seg.start(&InterfaceConfig::shared()).unwrap();
-    let mut b = seg.start(&InterfaceConfig::shared()).unwrap();
-    let (ma, mb) = (mac_of(&a), mac_of(&b));
+    let (mut a, mut b, ma, mb) = two_on(&seg);
     let mut out = PacketBatch::new(300, 1514);
     for i in 0..300u32 {
         out.push(&frame(mb, ma, 64, (i % 256) as u8)).unwrap();
