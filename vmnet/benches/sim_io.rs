@@ -5,7 +5,11 @@
 //! segment, along three paths:
 //!
 //! - **safe**: `a.write_batch(&mut out)` then `b.read_batch(&mut in)` — the safe layer over
-//!   the simulator.
+//!   the simulator. The reader only polls by reading: nothing observes B's events, so the
+//!   simulator raises none (as vmnet raises none without an event callback).
+//! - **waiting**: the same with a reader that waits for readiness before each read
+//!   (`b.wait_readable`), as an event-driven VMM does: per batch, one event — a wake-up of B's
+//!   event thread, its pipe write, the wait's `poll` and the read's pipe read.
 //! - **raw**: `a.write_raw(..)` then `b.read_raw(..)` — vmnet's own calls (`vmnet_write`,
 //!   `vmnet_read`) on the same simulator, with packet descriptors built once over two arenas
 //!   of the batches' shapes, as a C caller keeps them; before each read only the sizes are
@@ -18,14 +22,15 @@
 //!   what any implementation with one copy in and one copy out must spend.
 //!
 //! So safe/raw is the safe layer's own cost; raw/baseline is what the simulated vmnet costs
-//! over its copies; safe/baseline is the whole path's share of the copy limit.
+//! over its copies; safe/baseline is the whole path's share of the copy limit, and
+//! waiting/baseline that share for an event-driven reader.
 //!
-//! Inside raw/baseline: per batch, the segment lock, the locks of the host port's and of B's
-//! receive ring (each taken once per write call), one wake-up of B's event thread and its
-//! pipe write, the read's pipe read and ring lock; per frame, vmnet's descriptor checks, the
-//! routing (the destination lookup is cached for a run of frames to one MAC) and the host
-//! port's bookkeeping (its queue holds one frame and drops the rest, as a host that does not
-//! read). Inside safe/raw: `PacketBatch`'s descriptor set-up and the safe layer's checks.
+//! Inside raw/baseline: per batch, the segment lock and the locks of the host port's and of
+//! B's receive ring (each taken once per write call), the read's ring lock; per frame,
+//! vmnet's descriptor checks, the routing (the destination lookup is cached for a run of
+//! frames to one MAC) and the host port's bookkeeping (its queue holds one frame and drops
+//! the rest, as a host that does not read). Inside safe/raw: `PacketBatch`'s descriptor
+//! set-up and the safe layer's checks. waiting/safe is the price of one event per batch.
 //!
 //! Before measuring, the bench checks that steady-state batches allocate nothing (a counting
 //! allocator, over the whole process: event threads included) and panics otherwise;
@@ -35,6 +40,7 @@
 //! `cargo bench -p vmnet --features sim --bench sim_io`.
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use vmnet::ffi::{iovec, vmpktdesc};
@@ -90,6 +96,8 @@ struct Safe {
     pair: Pair,
     out: PacketBatch,
     inb: PacketBatch,
+    /// Whether the reader waits for readiness before each read (the "waiting" path).
+    waits: bool,
 }
 
 impl Safe {
@@ -100,11 +108,28 @@ impl Safe {
             out.push(&pair.frame).unwrap();
         }
         let inb = PacketBatch::for_interface(pair.b.parameters());
-        Safe { pair, out, inb }
+        Safe {
+            pair,
+            out,
+            inb,
+            waits: false,
+        }
+    }
+
+    /// The safe path with a reader that waits for readiness (an event) before each read.
+    fn waiting(size: usize, batch: usize) -> Self {
+        Safe {
+            waits: true,
+            ..Safe::new(size, batch)
+        }
     }
 
     fn round(&mut self) -> usize {
         let written = self.pair.a.write_batch(&mut self.out).unwrap();
+        if self.waits {
+            let ready = self.pair.b.wait_readable(Some(Duration::from_secs(10)));
+            assert!(ready.unwrap(), "no event within 10 s");
+        }
         let read = self.pair.b.read_batch(&mut self.inb).unwrap();
         assert_eq!(written, read);
         read
@@ -246,11 +271,13 @@ fn warm_up_rounds(batch: usize) -> usize {
 fn check_no_allocations() {
     for (size, batch) in CASES {
         let mut safe = Safe::new(size, batch);
+        let mut waiting = Safe::waiting(size, batch);
         let mut raw = Raw::new(size, batch);
         let in_slot = safe.inb.slot_size();
         let mut base = Baseline::new(size, batch, in_slot);
         for _ in 0..warm_up_rounds(batch) {
             safe.round();
+            waiting.round();
             raw.round();
             base.round();
         }
@@ -258,6 +285,7 @@ fn check_no_allocations() {
         let allocations = allocations_during(|| {
             for _ in 0..rounds {
                 assert_eq!(safe.round(), batch);
+                assert_eq!(waiting.round(), batch);
                 assert_eq!(raw.round(), batch);
                 assert_eq!(base.round(), batch);
             }
@@ -290,6 +318,11 @@ fn sim_io(c: &mut Criterion) {
             b.iter(|| safe.round());
         });
         drop(safe);
+        let mut waiting = Safe::waiting(size, batch);
+        group.bench_with_input(BenchmarkId::new("waiting", size), &size, |b, _| {
+            b.iter(|| waiting.round());
+        });
+        drop(waiting);
         let mut raw = Raw::new(size, batch);
         group.bench_with_input(BenchmarkId::new("raw", size), &size, |b, _| {
             b.iter(|| raw.round());
@@ -304,19 +337,24 @@ fn sim_io(c: &mut Criterion) {
 }
 
 /// The drift-resistant ratios of each case (see [`support::paired_ratio`]): safe/baseline,
-/// raw/baseline and safe/raw, each pair measured in its own alternating blocks.
+/// waiting/baseline, raw/baseline and safe/raw, each pair measured in its own alternating
+/// blocks.
 fn paired() {
     for (size, batch) in CASES {
         let mut safe = Safe::new(size, batch);
+        let mut waiting = Safe::waiting(size, batch);
         let mut raw = Raw::new(size, batch);
         let mut base = Baseline::new(size, batch, safe.inb.slot_size());
         for _ in 0..warm_up_rounds(batch) {
             safe.round();
+            waiting.round();
             raw.round();
             base.round();
         }
         let safe_base = paired_ratio(|| safe.round(), || base.round());
         record_paired("sim_io", "safe/baseline", size, safe_base);
+        let waiting_base = paired_ratio(|| waiting.round(), || base.round());
+        record_paired("sim_io", "waiting/baseline", size, waiting_base);
         let raw_base = paired_ratio(|| raw.round(), || base.round());
         record_paired("sim_io", "raw/baseline", size, raw_base);
         let safe_raw = paired_ratio(|| safe.round(), || raw.round());

@@ -46,6 +46,8 @@ pub(crate) struct Notifier {
     observed: AtomicBool,
     /// Unparked when `observed` is first set (the simulator's event thread).
     observe_waker: OnceLock<Thread>,
+    /// Whether `callback` holds one (read without its lock).
+    has_callback: AtomicBool,
     /// Callback panics caught so far (they are never unwound into the caller of `signal`).
     panics: AtomicU64,
     read_end: OwnedFd,
@@ -80,6 +82,7 @@ impl Notifier {
             armed: AtomicBool::new(false),
             observed: AtomicBool::new(false),
             observe_waker: OnceLock::new(),
+            has_callback: AtomicBool::new(false),
             panics: AtomicU64::new(0),
             read_end,
             write_end,
@@ -116,13 +119,9 @@ impl Notifier {
     /// Packets arrived. Arms the notifier; on the first signal since the last [`clear`]
     /// (`Self::clear`) makes the pipe readable and runs the callback. Never panics.
     pub(crate) fn signal(&self, estimated_packets: Option<u64>) {
-        if self.armed.swap(true, Ordering::AcqRel) {
+        if !self.arm() {
             return;
         }
-        let byte = 1u8;
-        // SAFETY: writing one byte from a valid local to an open pipe descriptor. A full pipe
-        // (EAGAIN) already means "readable", so the result needs no handling.
-        let _ = unsafe { libc::write(self.write_end.as_raw_fd(), (&raw const byte).cast(), 1) };
         let callback = self
             .callback
             .lock()
@@ -136,6 +135,35 @@ impl Notifier {
                 let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
             }
         }
+    }
+
+    /// Arms the notifier and makes the pipe readable, unless it is armed already; returns
+    /// whether it was not (then this is the event's first signal).
+    fn arm(&self) -> bool {
+        if self.armed.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        let byte = 1u8;
+        // SAFETY: writing one byte from a valid local to an open pipe descriptor. A full pipe
+        // (EAGAIN) already means "readable", so the result needs no handling.
+        let _ = unsafe { libc::write(self.write_end.as_raw_fd(), (&raw const byte).cast(), 1) };
+        true
+    }
+
+    /// Packets arrived and no callback is installed: only arms the notifier (the pipe becomes
+    /// readable), which any thread may do — the simulator's writers do, so that a waiting
+    /// reader is woken without a hop through the event thread. Callbacks still run only from
+    /// [`signal`](Self::signal), on the backend's event thread; one installed meanwhile learns
+    /// of the next event, as if it had come just after this one.
+    #[cfg(feature = "sim")]
+    pub(crate) fn signal_readiness(&self) {
+        self.arm();
+    }
+
+    /// Whether a callback is installed (see [`signal_readiness`](Self::signal_readiness)).
+    #[cfg(feature = "sim")]
+    pub(crate) fn has_callback(&self) -> bool {
+        self.has_callback.load(Ordering::SeqCst)
     }
 
     /// A read is about to drain the interface: disarm, and empty the pipe if it was armed.
@@ -212,7 +240,10 @@ impl Notifier {
     /// Installs (or, with `None`, removes) the callback.
     pub(crate) fn set_callback(&self, callback: Option<Callback>) {
         let observes = callback.is_some();
-        *self.callback.lock().unwrap_or_else(PoisonError::into_inner) = callback;
+        let mut slot = self.callback.lock().unwrap_or_else(PoisonError::into_inner);
+        *slot = callback;
+        self.has_callback.store(observes, Ordering::SeqCst);
+        drop(slot);
         // After storing it, so that an event held back until now reaches this callback.
         if observes {
             self.observe();

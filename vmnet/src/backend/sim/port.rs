@@ -212,21 +212,30 @@ impl Port {
                 .event_sink
                 .get()
                 .is_none_or(|sink| sink.notifier.is_observed());
-            if observed && self.events.fetch_and(!EVENT_DUE, Ordering::SeqCst) & EVENT_DUE != 0 {
-                // A read may have taken the frames already: then there is nothing to signal,
-                // and SIGNALLED stays clear so that the next frames raise an event. (A read
-                // between this load and the flag below makes at worst one event for an empty
-                // queue; that read cleared the flag before, the next one clears it again.)
-                let queued = self.queued.load(Ordering::SeqCst);
-                if queued > 0 {
-                    self.events.fetch_or(SIGNALLED, Ordering::SeqCst);
-                    return Some(queued);
-                }
-                continue;
+            if observed && let Some(queued) = self.take_event() {
+                return Some(queued);
             }
             // An unpark since the last park makes this return at once: no wake-up is lost.
             std::thread::park();
         }
+    }
+
+    /// Takes the due event if there is one and its frames are still queued: marks it raised
+    /// and returns the queue length. Whoever takes it raises it — the event thread, or a
+    /// delivery that only makes the descriptor readable — so it is raised once.
+    fn take_event(&self) -> Option<usize> {
+        if self.events.fetch_and(!EVENT_DUE, Ordering::SeqCst) & EVENT_DUE == 0 {
+            return None;
+        }
+        // A read may have taken the frames already: then there is nothing to signal, and
+        // SIGNALLED stays clear so that the next frames raise an event. (A read between this
+        // load and the flag below makes at worst one event for an empty queue; that read
+        // cleared the flag before, the next one clears it again.)
+        let queued = self.queued.load(Ordering::SeqCst);
+        (queued > 0).then(|| {
+            self.events.fetch_or(SIGNALLED, Ordering::SeqCst);
+            queued
+        })
     }
 
     /// Detaches the port: nothing more is delivered, and waiters and the event thread wake.
@@ -320,7 +329,14 @@ impl Drop for Inbox<'_> {
             port.frame_ready.notify_all();
         }
         if wake_events && let Some(sink) = sink {
-            sink.thread.unpark();
+            if sink.notifier.has_callback() {
+                // Callbacks run on the event thread only.
+                sink.thread.unpark();
+            } else if port.take_event().is_some() {
+                // Readiness alone: this thread makes the descriptor readable, so a waiting
+                // reader wakes without a hop through the event thread.
+                sink.notifier.signal_readiness();
+            }
         }
     }
 }
@@ -460,17 +476,18 @@ mod tests {
         done
     }
 
-    /// A notifier that something observes (its descriptor was handed out).
-    fn observed() -> Arc<Notifier> {
+    /// A notifier with a callback (so it is observed, and events go through the event
+    /// thread).
+    fn with_callback() -> Arc<Notifier> {
         let notifier = Arc::new(Notifier::new().unwrap());
-        let _ = notifier.fd();
+        notifier.set_callback(Some(Arc::new(|_| {})));
         notifier
     }
 
     #[test]
     fn one_event_per_read_cycle() {
         let port = port();
-        port.set_event_thread(thread::current(), observed());
+        port.set_event_thread(thread::current(), with_callback());
         assert!(deliver(&port));
         assert!(deliver(&port));
         assert_eq!(port.next_event(), Some(2));
@@ -487,7 +504,7 @@ mod tests {
     #[test]
     fn frames_read_before_the_event_thread_looks_raise_no_empty_event() {
         let port = port();
-        port.set_event_thread(thread::current(), observed());
+        port.set_event_thread(thread::current(), with_callback());
         assert!(deliver(&port));
         assert_eq!(port.drain(usize::MAX, |_, _| true), 1);
         // The event is due but the frame is gone: no event for nothing (the thread parks),
@@ -511,7 +528,7 @@ mod tests {
             let port = port.clone();
             thread::spawn(move || port.next_event())
         };
-        port.set_event_thread(events.thread().clone(), observed());
+        port.set_event_thread(events.thread().clone(), with_callback());
         let _watchdog = watchdog(&port, Duration::from_secs(10));
         let mut inbox = port.inbox();
         assert!(inbox.deliver(&FRAME));
@@ -532,10 +549,35 @@ mod tests {
             let port = port.clone();
             thread::spawn(move || port.next_event())
         };
-        port.set_event_thread(events.thread().clone(), observed());
+        port.set_event_thread(events.thread().clone(), with_callback());
         thread::sleep(Duration::from_millis(20));
         port.close();
         assert_eq!(events.join().unwrap(), None);
+    }
+
+    #[test]
+    fn without_a_callback_the_delivery_makes_the_descriptor_readable_itself() {
+        let port = port();
+        let notifier = Arc::new(Notifier::new().unwrap());
+        let _ = notifier.fd(); // observed: a poller may be waiting
+        // No thread runs `next_event`: the delivering thread must raise the event alone.
+        port.set_event_thread(thread::current(), notifier.clone());
+        assert!(deliver(&port));
+        assert!(
+            notifier.wait(Some(Duration::ZERO)).unwrap(),
+            "readable at once"
+        );
+        assert!(!event_due(&port), "the delivery took the event");
+        assert!(deliver(&port));
+        assert!(!event_due(&port), "raised: no new event until a read");
+        notifier.clear();
+        assert_eq!(port.drain(usize::MAX, |_, _| true), 2);
+        assert!(!notifier.wait(Some(Duration::ZERO)).unwrap());
+        assert!(deliver(&port));
+        assert!(
+            notifier.wait(Some(Duration::ZERO)).unwrap(),
+            "the next read cycle's event"
+        );
     }
 
     #[test]
