@@ -116,8 +116,8 @@ impl Notifier {
         let _ = self.observe_waker.set(thread);
     }
 
-    /// Packets arrived. Arms the notifier; on the first signal since the last [`clear`]
-    /// (`Self::clear`) makes the pipe readable and runs the callback. Never panics.
+    /// Packets arrived. Arms the notifier; on the first signal since the last
+    /// [`clear`](Self::clear) makes the pipe readable and runs the callback. Never panics.
     pub(crate) fn signal(&self, estimated_packets: Option<u64>) {
         if !self.arm() {
             return;

@@ -6,7 +6,9 @@
 //! writer and the reader, which copy frames under it, never wait for that thread), and it
 //! sleeps by parking: a delivery wakes it only when an event is due, once per write call, and
 //! only once something observes the interface's events (until then the due event waits for
-//! the first observer, whose [`Notifier`] wakes the thread).
+//! the first observer, whose [`Notifier`] wakes the thread). Without a callback there is
+//! nothing for that thread to run, so the delivering thread raises the event itself: the
+//! descriptor becomes readable with no hop through another thread.
 
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
@@ -53,8 +55,9 @@ pub(super) struct Port {
     event_sink: OnceLock<EventSink>,
 }
 
-/// A port's event thread, unparked when an event becomes due and the interface's notifier says
-/// something observes events (the notifier unparks it itself when that starts).
+/// A port's event thread and the interface's notifier: the thread is unparked when an event
+/// becomes due, something observes events and a callback is installed (the notifier unparks it
+/// itself when observation starts).
 #[derive(Debug)]
 struct EventSink {
     thread: Thread,
