@@ -170,8 +170,9 @@ struct Raw {
     pair: Pair,
     out: Descriptors,
     inb: Descriptors,
-    // The memory the descriptors point into (heap buffers: moving `Raw` does not move them).
-    _arenas: [Vec<u8>; 2],
+    /// The memory the descriptors point into, out and in (heap buffers: moving `Raw` does not
+    /// move them).
+    arenas: [Vec<u8>; 2],
 }
 
 impl Raw {
@@ -185,7 +186,7 @@ impl Raw {
             out: Descriptors::over(&mut out_arena, size, size),
             inb: Descriptors::over(&mut in_arena, in_slot, in_slot),
             pair,
-            _arenas: [out_arena, in_arena],
+            arenas: [out_arena, in_arena],
         }
     }
 
@@ -299,7 +300,7 @@ fn check_no_allocations() {
         assert!(safe.inb.iter().all(|f| f == safe.pair.frame));
         assert!(raw.inb.descs[..batch].iter().all(|d| d.vm_pkt_size == size));
         assert!(
-            raw._arenas[1]
+            raw.arenas[1]
                 .chunks(in_slot)
                 .take(batch)
                 .all(|f| f[..size] == raw.pair.frame)
