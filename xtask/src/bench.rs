@@ -88,9 +88,10 @@ fn machine() -> String {
     format!("machine: {cores} cores, {cpu}, {rustc}")
 }
 
-/// The paths a group may measure, in column order: the safe layer, vmnet's raw calls (only
-/// `sim_io`), and the copy baseline.
-const PATHS: [&str; 3] = ["safe", "raw", "baseline"];
+/// The paths a group may measure, in column order: the safe layer, the safe layer with a
+/// reader that waits for events, vmnet's raw calls (those two only in `sim_io`), and the
+/// copy baseline.
+const PATHS: [&str; 4] = ["safe", "waiting", "raw", "baseline"];
 
 /// The table of one group: one row per frame size; a column per measured path (frames/s and
 /// Gbit/s), then each ratio of two paths as criterion's estimate / the paired measurement.
@@ -106,10 +107,15 @@ fn table(dir: &Path, group: &str) -> Result<String, String> {
         .into_iter()
         .filter(|path| dir.join(path).is_dir())
         .collect();
-    let ratios: Vec<(&str, &str)> = [("safe", "baseline"), ("raw", "baseline"), ("safe", "raw")]
-        .into_iter()
-        .filter(|(a, b)| paths.contains(a) && paths.contains(b))
-        .collect();
+    let ratios: Vec<(&str, &str)> = [
+        ("safe", "baseline"),
+        ("waiting", "baseline"),
+        ("raw", "baseline"),
+        ("safe", "raw"),
+    ]
+    .into_iter()
+    .filter(|(a, b)| paths.contains(a) && paths.contains(b))
+    .collect();
     let mut out = format!(
         "{group}: one batch per iteration; ratios in frames/s, criterion / paired\n| frame (bytes) | frames/batch |"
     );
