@@ -26,6 +26,13 @@ static GLOBAL: Counting = Counting;
 /// Both tests count process-wide, so they must not overlap.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Holds [`SERIAL`] for the test (a test that failed while holding it does not block the rest).
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 const ROUND: usize = 64;
 
 /// Receives `n` frames at the host into `buf`, without allocating.
@@ -66,9 +73,7 @@ fn datagram_round(
 
 #[test]
 fn the_counter_counts() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _serial = serial();
     let (v, n) = allocations_during(Scope::Process, || std::hint::black_box(vec![1u8; 10]));
     assert_eq!(v.len(), 10);
     assert!(n >= 1, "the harness must see it");
@@ -76,9 +81,7 @@ fn the_counter_counts() {
 
 #[test]
 fn the_datagram_bridge_allocates_nothing_per_packet() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _serial = serial();
     let dir = TempDir::new("alloc-dgram");
     let Setup {
         seg: _seg,
@@ -114,9 +117,7 @@ fn the_datagram_bridge_allocates_nothing_per_packet() {
 
 #[test]
 fn the_stream_bridge_allocates_nothing_per_packet() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _serial = serial();
     let dir = TempDir::new("alloc-stream");
     let Setup {
         seg: _seg,

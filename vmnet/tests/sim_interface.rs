@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{SOON, count, frame, within};
+use common::{SOON, Setup, count, frame, setup, within};
 use vmnet::ffi::{iovec, vmpktdesc};
 use vmnet::sim::Segment;
 use vmnet::{
@@ -431,13 +431,12 @@ fn split_halves_work_from_two_threads_at_once() {
     // Fewer frames when running small (2000 take minutes under Miri); still several batches
     // each way.
     let n = count(2000, 100);
-    let seg = Segment::builder()
-        .queue_capacity(n)
-        .host_queue_capacity(n)
-        .build();
-    let host = seg.host();
-    let iface = seg.start(&InterfaceConfig::shared()).unwrap();
-    let mac = mac_of(&iface);
+    let Setup {
+        seg,
+        host,
+        mac,
+        iface,
+    } = setup(n);
     let (mut rx, mut tx) = iface.split();
     let host_mac = host.mac();
     let writer = std::thread::spawn(move || {
