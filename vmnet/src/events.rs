@@ -119,7 +119,7 @@ impl Notifier {
     /// Packets arrived. Arms the notifier; on the first signal since the last
     /// [`clear`](Self::clear) makes the pipe readable and runs the callback. Never panics.
     pub(crate) fn signal(&self, estimated_packets: Option<u64>) {
-        if !self.arm() {
+        if !self.signal_readiness() {
             return;
         }
         let callback = self
@@ -138,8 +138,13 @@ impl Notifier {
     }
 
     /// Arms the notifier and makes the pipe readable, unless it is armed already; returns
-    /// whether it was not (then this is the event's first signal).
-    fn arm(&self) -> bool {
+    /// whether it was not (then this is the event's first signal). Alone, without
+    /// [`signal`](Self::signal)'s callback, it is how the simulator's writers raise an event
+    /// when no callback is installed: any thread may make the pipe readable, so a waiting
+    /// reader wakes without a hop through the event thread. Callbacks still run only from
+    /// `signal`, on the backend's event thread; one installed meanwhile learns of the next
+    /// event, as if it had come just after this one.
+    pub(crate) fn signal_readiness(&self) -> bool {
         if self.armed.swap(true, Ordering::AcqRel) {
             return false;
         }
@@ -148,16 +153,6 @@ impl Notifier {
         // (EAGAIN) already means "readable", so the result needs no handling.
         let _ = unsafe { libc::write(self.write_end.as_raw_fd(), (&raw const byte).cast(), 1) };
         true
-    }
-
-    /// Packets arrived and no callback is installed: only arms the notifier (the pipe becomes
-    /// readable), which any thread may do — the simulator's writers do, so that a waiting
-    /// reader is woken without a hop through the event thread. Callbacks still run only from
-    /// [`signal`](Self::signal), on the backend's event thread; one installed meanwhile learns
-    /// of the next event, as if it had come just after this one.
-    #[cfg(feature = "sim")]
-    pub(crate) fn signal_readiness(&self) {
-        self.arm();
     }
 
     /// Whether a callback is installed (see [`signal_readiness`](Self::signal_readiness)).

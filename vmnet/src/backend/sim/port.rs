@@ -338,7 +338,7 @@ impl Drop for Inbox<'_> {
             } else if port.take_event().is_some() {
                 // Readiness alone: this thread makes the descriptor readable, so a waiting
                 // reader wakes without a hop through the event thread.
-                sink.notifier.signal_readiness();
+                let _ = sink.notifier.signal_readiness();
             }
         }
     }
