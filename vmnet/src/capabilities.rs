@@ -129,14 +129,6 @@ impl fmt::Debug for Capabilities {
     }
 }
 
-/// The features that [`Interface::start`](crate::Interface::start) can use here.
-///
-/// On macOS, found by resolving the newer symbols at run time. Elsewhere, with the `sim`
-/// feature, those of the default simulated segment ([`Capabilities::ALL`]); without it, none.
-pub fn capabilities() -> Capabilities {
-    crate::backend::platform::capabilities()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,9 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::config::ConfigError;
+use crate::config::error::ConfigError;
 use crate::keys::Key;
-use crate::network::NetworkConfigError;
+use crate::network::error::NetworkConfigError;
 
 /// A failure status reported by vmnet.framework (`vmnet_return_t` other than success).
 ///
@@ -320,6 +320,12 @@ impl std::error::Error for Error {
 impl From<ConfigError> for Error {
     fn from(e: ConfigError) -> Self {
         Error::Config(e)
+    }
+}
+
+impl From<NetworkConfigError> for Error {
+    fn from(e: NetworkConfigError) -> Self {
+        Error::NetworkConfig(e)
     }
 }
 

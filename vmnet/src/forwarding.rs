@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::error::{Error, Result};
-use crate::network::NetworkConfigError;
+use crate::network::error::NetworkConfigError;
 
 /// The transport protocol of a port-forwarding rule.
 #[non_exhaustive]

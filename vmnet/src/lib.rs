@@ -36,6 +36,35 @@
 //! iface.stop()?;
 //! # Ok::<(), vmnet::Error>(())
 //! ```
+//!
+//! # Crate map
+//!
+//! The modules form three layers. **A module may import only from its own layer's lower
+//! entries or from the layers below it**; nothing below imports anything above, so value
+//! types can be read and tested alone and the platform is swapped in one place.
+//!
+//! | layer | modules | holds |
+//! |---|---|---|
+//! | operations (top) | `interface`, `network`, `system`, [`sim`], `async_io`, [`bridge`] | what starts, moves frames and controls: [`Interface`] and its halves, [`Network`], [`capabilities()`], [`bridgeable_interfaces`], the simulator's public face, async I/O, the socket bridge |
+//! | seam | `backend` (`apple`, `sim`, `unsupported`), `events` | one backend per platform behind the `Driver` traits, returning its own types; the readiness notifier |
+//! | values (bottom) | `config`, `network::error`, `error`, `params`, `batch`, `forwarding`, `capabilities`, `options`, `mode`, `limits`, [`keys`], `mac` | configurations and their errors, [`Error`], [`Parameters`], [`PacketBatch`], [`PortForwardingRule`], [`Capabilities`], [`StartOptions`], [`Mode`], [`MacAddr`] |
+//!
+//! `python3 shared/tools/import-cycles.py vmnet/src` (in the project's tooling) checks that the
+//! modules have no import cycle.
+//!
+//! # Features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `sim` | the simulator ([`sim`]): the same API on an in-process segment, on every platform |
+//! | `tokio` | `async_io`: `AsyncFd`-based interface, futures and a packet stream |
+//! | `cli` | the `vmnet-bridge` binary (implies `sim`) |
+//!
+//! **MSRV**: Rust 1.85. **Platforms**: macOS 11 to 26 (vmnet); every platform with `sim`.
+//!
+//! **Out of scope**: a network stack (nothing here answers ARP, DHCP or pings — vmnet's host
+//! side does that on macOS), guest device emulation (virtio-net lives in your VMM), and
+//! Apple's Virtualization.framework networking (`VZNetworkDeviceAttachment`).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // Without vmnet and without the simulator nothing can start, so the event and I/O machinery
 // below the public API is never driven; it is still compiled and type-checked.
@@ -50,7 +79,6 @@ pub mod async_io;
 mod backend;
 mod batch;
 pub mod bridge;
-mod bridgeable;
 mod capabilities;
 mod config;
 mod error;
@@ -58,47 +86,37 @@ mod events;
 mod forwarding;
 mod interface;
 pub mod keys;
+mod limits;
 mod mac;
+mod mode;
 mod network;
+mod options;
 mod params;
+#[cfg(feature = "sim")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
+pub mod sim;
+mod system;
 
 pub use batch::{Iter, MAX_BATCH_PACKETS, MAX_SLOT_SIZE, PacketBatch};
-pub use bridgeable::bridgeable_interfaces;
-pub use capabilities::{Capabilities, Feature, capabilities};
-pub use config::{ConfigError, InterfaceConfig, MAX_MTU, MIN_MTU, Mode};
+pub use capabilities::{Capabilities, Feature};
+pub use config::{ConfigError, InterfaceConfig};
 pub use error::{Error, Operation, Result, Status};
 pub use events::Event;
 pub use forwarding::{IpFamily, PortForwardingRule, Protocol};
-pub use interface::{
-    DEFAULT_CONTROL_TIMEOUT, DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, Interface, ReadHalf,
-    StartOptions, WriteHalf,
-};
+pub use interface::{Interface, ReadHalf, WriteHalf};
+pub use limits::{MAX_MTU, MIN_MTU};
 pub use mac::{MacAddr, ParseMacAddrError};
+pub use mode::Mode;
 pub use network::{Network, NetworkConfigError, NetworkConfiguration, NetworkSerialization};
+pub use options::{
+    DEFAULT_CONTROL_TIMEOUT, DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, StartOptions,
+};
 pub use params::{DEFAULT_MAX_PACKETS_PER_CALL, Parameters};
+pub use system::{bridgeable_interfaces, capabilities};
 pub use uuid::Uuid;
 /// The raw declarations of `vmnet.h` ([`vmnet_sys`]), for [`Interface::read_raw`] and
 /// [`Interface::write_raw`] descriptors and for calls through [`Interface::as_raw`].
 pub use vmnet_sys as ffi;
-
-#[cfg(feature = "sim")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
-pub mod sim {
-    //! The simulator: an in-process Ethernet segment with vmnet-like interfaces (feature
-    //! `sim`).
-    //!
-    //! Everything above vmnet — configuration, validation, parameters, batches, events,
-    //! halves, stop and drop — runs unchanged on a simulated [`Segment`], on any platform, so
-    //! VMM code built on this crate can be tested on Linux CI. The segment's [`HostPort`]
-    //! plays the network: tests inject frames and observe what interfaces send.
-    //!
-    //! On targets without vmnet, [`Interface::start`](crate::Interface::start) uses
-    //! [`Segment::global`].
-    pub use crate::backend::sim::{
-        DEFAULT_HOST_QUEUE_CAPACITY, DEFAULT_QUEUE_CAPACITY, HostPort, Segment, SegmentBuilder,
-        SegmentStats, live_network_objects, network_configuration,
-    };
-}
 
 /// The README's examples, compiled and run as doctests: on the simulator (so not on Apple
 /// targets, where they would start real vmnet interfaces), with the async one on tokio.

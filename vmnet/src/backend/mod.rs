@@ -25,7 +25,6 @@ use crate::events::Notifier;
 use crate::forwarding::{IpFamily, PortForwardingRule, Protocol};
 use crate::keys::Dictionary;
 use crate::mac::MacAddr;
-use crate::network::NetworkSerialization;
 use crate::params::Parameters;
 
 #[cfg(target_vendor = "apple")]
@@ -117,12 +116,12 @@ pub(crate) trait NetworkDriver: Send + Sync {
     fn capabilities(&self) -> Capabilities;
     fn ipv4_subnet(&self) -> (Ipv4Addr, Ipv4Addr);
     fn ipv6_prefix(&self) -> (Ipv6Addr, u8);
-    fn serialize(&self) -> Result<NetworkSerialization>;
+    fn serialize(&self) -> Result<Serialization>;
     /// Starts an interface with the network-interface description `desc` (validated).
     fn start_interface(&self, desc: &Dictionary, ctx: StartContext<'_>) -> Result<Started>;
 }
 
-/// The backend-specific content of a [`NetworkSerialization`].
+/// The backend-specific content of a serialized network (`NetworkSerialization`).
 #[derive(Debug)]
 pub(crate) enum Serialization {
     #[cfg(target_vendor = "apple")]
@@ -153,9 +152,9 @@ impl Serialization {
 
 /// Recreates a network from its serialization, on the backend that made it.
 pub(crate) fn network_from_serialization(
-    serialization: &NetworkSerialization,
+    serialization: &Serialization,
 ) -> Result<Box<dyn NetworkDriver>> {
-    match serialization.inner {
+    match *serialization {
         #[cfg(target_vendor = "apple")]
         Serialization::Xpc(ref object) => apple::network_from_serialization(object),
         #[cfg(feature = "sim")]
@@ -173,7 +172,7 @@ pub(crate) struct Started {
 pub(crate) struct StartContext<'a> {
     /// Only the Apple backend has timeouts and queues to honour at start.
     #[cfg_attr(not(target_vendor = "apple"), allow(dead_code))]
-    pub(crate) options: &'a crate::interface::StartOptions,
+    pub(crate) options: &'a crate::options::StartOptions,
     /// Where packet-arrival events go.
     #[cfg_attr(
         all(not(target_vendor = "apple"), not(feature = "sim")),

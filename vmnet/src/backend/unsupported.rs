@@ -2,8 +2,9 @@
 
 use super::{NetworkConfigDriver, StartContext, Started};
 use crate::capabilities::Capabilities;
-use crate::config::{InterfaceConfig, Mode};
+use crate::config::InterfaceConfig;
 use crate::error::{Error, Result};
+use crate::mode::Mode;
 
 fn unsupported() -> Error {
     Error::Unsupported {

@@ -20,12 +20,11 @@ use crate::backend::{
     NetworkConfigDriver, NetworkDriver, Serialization, Service, StartContext, Started,
 };
 use crate::capabilities::{Capabilities, Feature};
-use crate::config::Mode;
 use crate::error::{Error, Operation, Result};
 use crate::forwarding::PortForwardingRule;
 use crate::keys::Dictionary;
 use crate::mac::MacAddr;
-use crate::network::NetworkSerialization;
+use crate::mode::Mode;
 
 /// The function `$name` of the network-object API, or `Unsupported` before macOS 26.
 macro_rules! late {
@@ -211,7 +210,7 @@ impl NetworkDriver for AppleNetwork {
         (Ipv6Addr::from(in6_bytes(&p)), len)
     }
 
-    fn serialize(&self) -> Result<NetworkSerialization> {
+    fn serialize(&self) -> Result<Serialization> {
         let copy = late!(vmnet_network_copy_serialization);
         let mut status = sys::VMNET_SUCCESS;
         // SAFETY: live network; valid status pointer; the result is +1 or NULL.
@@ -219,9 +218,7 @@ impl NetworkDriver for AppleNetwork {
         // SAFETY: `object` is NULL or a +1 XPC object we now own (released on every path).
         let object = unsafe { XpcObject::from_owned(object) };
         let object = Error::check_returned(Operation::SerializeNetwork, status, object)?;
-        Ok(NetworkSerialization {
-            inner: Serialization::Xpc(object),
-        })
+        Ok(Serialization::Xpc(object))
     }
 
     fn start_interface(&self, desc: &Dictionary, ctx: StartContext<'_>) -> Result<Started> {

@@ -6,8 +6,8 @@ mod network;
 mod port;
 mod segment;
 
+pub use network::live_network_objects;
 pub(crate) use network::{NetworkToken, network_from_token};
-pub use network::{live_network_objects, network_configuration};
 pub use port::HostPort;
 pub use segment::{
     DEFAULT_HOST_QUEUE_CAPACITY, DEFAULT_QUEUE_CAPACITY, Segment, SegmentBuilder, SegmentStats,
@@ -18,8 +18,9 @@ pub use segment::{
 pub(crate) mod platform {
     use crate::backend::{NetworkConfigDriver, StartContext, Started};
     use crate::capabilities::Capabilities;
-    use crate::config::{InterfaceConfig, Mode};
+    use crate::config::InterfaceConfig;
     use crate::error::Result;
+    use crate::mode::Mode;
 
     use super::Segment;
 

@@ -12,12 +12,12 @@ use crate::backend::{
     NetworkConfigDriver, NetworkDriver, Serialization, Service, StartContext, Started,
 };
 use crate::capabilities::{Capabilities, Feature};
-use crate::config::{InterfaceConfig, Mode};
+use crate::config::InterfaceConfig;
 use crate::error::{Error, Operation, Result, Status};
 use crate::forwarding::PortForwardingRule;
 use crate::keys::{Dictionary, Key, Value};
 use crate::mac::MacAddr;
-use crate::network::{NetworkConfiguration, NetworkSerialization};
+use crate::mode::Mode;
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -43,13 +43,6 @@ impl Drop for Live {
     fn drop(&mut self) {
         LIVE.fetch_sub(1, Ordering::SeqCst);
     }
-}
-
-/// A simulated network configuration for a shared or host network, on the global segment's
-/// capabilities ([`Capabilities::ALL`] unless changed). Same as
-/// `Segment::global().network_configuration(mode)`.
-pub fn network_configuration(mode: Mode) -> Result<NetworkConfiguration> {
-    Segment::global().network_configuration(mode)
 }
 
 /// What a simulated configuration holds.
@@ -237,13 +230,11 @@ impl NetworkDriver for SimNetwork {
         self.state.settings.ipv6_prefix
     }
 
-    fn serialize(&self) -> Result<NetworkSerialization> {
-        Ok(NetworkSerialization {
-            inner: Serialization::Sim(NetworkToken {
-                id: self.state.id,
-                _live: Live::new(),
-            }),
-        })
+    fn serialize(&self) -> Result<Serialization> {
+        Ok(Serialization::Sim(NetworkToken {
+            id: self.state.id,
+            _live: Live::new(),
+        }))
     }
 
     fn start_interface(&self, desc: &Dictionary, ctx: StartContext<'_>) -> Result<Started> {

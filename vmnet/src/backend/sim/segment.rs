@@ -13,14 +13,13 @@ use super::network::SimNetworkConfig;
 use super::port::{HostPort, Inbox, Port};
 use crate::backend::{Driver, NetworkConfigDriver, StartContext, Started};
 use crate::capabilities::{Capabilities, Feature};
-use crate::config::{InterfaceConfig, Mode};
+use crate::config::InterfaceConfig;
 use crate::error::{Error, Operation, Result, Status};
 use crate::events::Notifier;
 use crate::forwarding::{IpFamily, PortForwardingRule, Protocol};
-use crate::interface::{Interface, StartOptions};
 use crate::keys::{Dictionary, Key, Value};
 use crate::mac::MacAddr;
-use crate::network::NetworkConfiguration;
+use crate::mode::Mode;
 use crate::params::Parameters;
 
 /// Frames an interface's receive queue holds before it drops, by default.
@@ -189,7 +188,7 @@ impl Segment {
         SegmentBuilder::default()
     }
 
-    /// The process-wide segment that [`Interface::start`] uses on targets without vmnet.
+    /// The process-wide segment that [`Interface::start`](crate::Interface::start) uses on targets without vmnet.
     pub fn global() -> &'static Segment {
         static GLOBAL: OnceLock<Segment> = OnceLock::new();
         GLOBAL.get_or_init(Segment::new)
@@ -208,38 +207,11 @@ impl Segment {
         }
     }
 
-    /// Starts an interface on this segment.
-    ///
-    /// # Errors
-    /// As [`Interface::start`]: the configuration is validated exactly as for vmnet,
-    /// against this segment's capabilities.
-    pub fn start(&self, config: &InterfaceConfig) -> Result<Interface> {
-        self.start_with(config, &StartOptions::new())
-    }
-
-    /// [`start`](Self::start) with options (the timeouts bound the event thread's shutdown).
-    pub fn start_with(
-        &self,
-        config: &InterfaceConfig,
-        options: &StartOptions,
-    ) -> Result<Interface> {
-        Interface::start_on(config, options, |config, ctx| {
-            self.start_driver(config, ctx)
-        })
-    }
-
     /// The interfaces this segment pretends can be bridged to (see
     /// [`SegmentBuilder::bridgeable_interfaces`]); what [`crate::bridgeable_interfaces`]
     /// returns on targets without vmnet.
     pub fn bridgeable_interfaces(&self) -> Vec<String> {
         self.inner.bridgeable.clone()
-    }
-
-    /// A configuration for a simulated network (macOS 26's network objects). The networks
-    /// created from it are new segments with this segment's capabilities; without
-    /// [`Feature::NetworkObjects`] this fails with [`Error::Unsupported`].
-    pub fn network_configuration(&self, mode: Mode) -> Result<NetworkConfiguration> {
-        NetworkConfiguration::with_driver(mode, |mode| self.network_config_driver(mode))
     }
 
     pub(crate) fn network_config_driver(&self, mode: Mode) -> Result<Box<dyn NetworkConfigDriver>> {
@@ -727,6 +699,7 @@ impl Driver for SimDriver {
 mod tests {
     use super::*;
     use crate::backend::Driver;
+    use crate::options::StartOptions;
     use vmnet_sys::iovec;
 
     fn driver(seg: &Segment) -> (Box<dyn Driver>, Parameters) {

@@ -1,6 +1,16 @@
-//! The host interfaces usable for bridged mode.
+//! What the running system offers: its optional vmnet features and the host interfaces
+//! usable for bridged mode.
 
+use crate::capabilities::Capabilities;
 use crate::error::Result;
+
+/// The features that [`Interface::start`](crate::Interface::start) can use here.
+///
+/// On macOS, found by resolving the newer symbols at run time. Elsewhere, with the `sim`
+/// feature, those of the default simulated segment ([`Capabilities::ALL`]); without it, none.
+pub fn capabilities() -> Capabilities {
+    crate::backend::platform::capabilities()
+}
 
 /// The BSD names of the host interfaces an interface can bridge to
 /// ([`InterfaceConfig::bridged`](crate::InterfaceConfig::bridged)), such as `en0`.

@@ -1,0 +1,61 @@
+//! The simulator: an in-process Ethernet segment with vmnet-like interfaces (feature
+//! `sim`).
+//!
+//! Everything above vmnet — configuration, validation, parameters, batches, events,
+//! halves, stop and drop — runs unchanged on a simulated [`Segment`], on any platform, so
+//! VMM code built on this crate can be tested on Linux CI. The segment's [`HostPort`]
+//! plays the network: tests inject frames and observe what interfaces send.
+//!
+//! On targets without vmnet, [`Interface::start`](crate::Interface::start) uses
+//! [`Segment::global`].
+
+use crate::config::InterfaceConfig;
+use crate::error::Result;
+use crate::interface::Interface;
+use crate::mode::Mode;
+use crate::network::NetworkConfiguration;
+use crate::options::StartOptions;
+
+pub use crate::backend::sim::{
+    DEFAULT_HOST_QUEUE_CAPACITY, DEFAULT_QUEUE_CAPACITY, HostPort, Segment, SegmentBuilder,
+    SegmentStats, live_network_objects,
+};
+
+/// A simulated network configuration for a shared or host network, on the global segment's
+/// capabilities ([`Capabilities::ALL`](crate::Capabilities::ALL) unless changed). Same as
+/// `Segment::global().network_configuration(mode)`.
+pub fn network_configuration(mode: Mode) -> Result<NetworkConfiguration> {
+    Segment::global().network_configuration(mode)
+}
+
+/// The simulator's operations that make public objects: interfaces and network
+/// configurations on a segment.
+impl Segment {
+    /// Starts an interface on this segment.
+    ///
+    /// # Errors
+    /// As [`Interface::start`]: the configuration is validated exactly as for vmnet,
+    /// against this segment's capabilities.
+    pub fn start(&self, config: &InterfaceConfig) -> Result<Interface> {
+        self.start_with(config, &StartOptions::new())
+    }
+
+    /// [`start`](Self::start) with options (the timeouts bound the event thread's shutdown).
+    pub fn start_with(
+        &self,
+        config: &InterfaceConfig,
+        options: &StartOptions,
+    ) -> Result<Interface> {
+        Interface::start_on(config, options, |config, ctx| {
+            self.start_driver(config, ctx)
+        })
+    }
+
+    /// A configuration for a simulated network (macOS 26's network objects). The networks
+    /// created from it are new segments with this segment's capabilities; without
+    /// [`Feature::NetworkObjects`](crate::Feature::NetworkObjects) this fails with
+    /// [`Error::Unsupported`](crate::Error::Unsupported).
+    pub fn network_configuration(&self, mode: Mode) -> Result<NetworkConfiguration> {
+        NetworkConfiguration::with_driver(mode, |mode| self.network_config_driver(mode))
+    }
+}
