@@ -18,6 +18,7 @@ fn main() {
     println!("cargo::rerun-if-changed=bindgen");
     println!("cargo::rerun-if-env-changed=SDKROOT");
     println!("cargo::rerun-if-env-changed=DOCS_RS");
+    println!("cargo::rerun-if-env-changed=VMNET_STANDIN_DIR");
 
     let apple = env::var("CARGO_CFG_TARGET_VENDOR").is_ok_and(|v| v == "apple");
     let macos = env::var("CARGO_CFG_TARGET_OS").is_ok_and(|v| v == "macos");
@@ -27,7 +28,26 @@ fn main() {
         println!("cargo::rustc-link-lib=framework=vmnet");
         println!("cargo::rustc-link-lib=framework=CoreFoundation");
         generate_if_possible();
+    } else if env::var_os("CARGO_CFG_VMNET_STANDIN").is_some() {
+        link_standin();
     }
+}
+
+/// Built with `--cfg vmnet_standin` (by `cargo xtask standin`, never by users) on a system
+/// without vmnet: link the stand-in framework, one shared library that exports vmnet's,
+/// XPC's, CoreFoundation's and libdispatch's functions, from `VMNET_STANDIN_DIR`.
+fn link_standin() {
+    let Some(dir) = env::var_os("VMNET_STANDIN_DIR") else {
+        panic!(
+            "vmnet-sys: built with --cfg vmnet_standin but VMNET_STANDIN_DIR is not set; \
+             run `cargo xtask standin`, which builds the stand-in framework and sets both"
+        );
+    };
+    println!(
+        "cargo::rustc-link-search=native={}",
+        std::path::Path::new(&dir).display()
+    );
+    println!("cargo::rustc-link-lib=dylib=vmnet");
 }
 
 #[cfg(not(feature = "bindgen"))]

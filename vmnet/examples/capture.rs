@@ -96,13 +96,13 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         Mode::Bridged => InterfaceConfig::bridged(args.interface.clone().unwrap_or_default()),
     };
 
-    #[cfg(all(not(target_vendor = "apple"), feature = "sim"))]
+    #[cfg(all(not(vmnet_framework), feature = "sim"))]
     eprintln!(
         "capture: vmnet.framework is not available on this system: using the in-process \
          simulator; its host side broadcasts an ARP request every 250 ms"
     );
     let mut iface = Interface::start(&config)?;
-    #[cfg(all(not(target_vendor = "apple"), feature = "sim"))]
+    #[cfg(all(not(vmnet_framework), feature = "sim"))]
     sim::spawn_arp_requests();
 
     let params = iface.parameters();
@@ -173,7 +173,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// The simulated network's part: something to capture.
-#[cfg(all(not(target_vendor = "apple"), feature = "sim"))]
+#[cfg(all(not(vmnet_framework), feature = "sim"))]
 mod sim {
     use std::sync::atomic::Ordering;
     use std::time::Duration;

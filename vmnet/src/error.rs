@@ -247,14 +247,14 @@ impl Error {
     }
 
     /// `Ok(())` when vmnet returned `VMNET_SUCCESS` for `operation`, else [`Error::Vmnet`].
-    #[cfg(target_vendor = "apple")]
+    #[cfg(vmnet_framework)]
     pub(crate) fn check(operation: Operation, code: u32) -> Result<()> {
         Status::check(code).map_err(|status| Self::vmnet(operation, status))
     }
 
     /// The object a vmnet call returned with `code`: a failure code wins over an object (the
     /// caller drops it), and no object with success is a [`Status::Failure`].
-    #[cfg(target_vendor = "apple")]
+    #[cfg(vmnet_framework)]
     pub(crate) fn check_returned<T>(
         operation: Operation,
         code: u32,

@@ -69,7 +69,7 @@
 // Without vmnet and without the simulator nothing can start, so the event and I/O machinery
 // below the public API is never driven; it is still compiled and type-checked.
 #![cfg_attr(
-    all(not(target_vendor = "apple"), not(feature = "sim")),
+    all(not(vmnet_framework), not(feature = "sim")),
     allow(dead_code)
 )]
 
@@ -124,7 +124,7 @@ pub use vmnet_sys as ffi;
     doctest,
     feature = "sim",
     feature = "tokio",
-    not(target_vendor = "apple")
+    not(vmnet_framework)
 ))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;

@@ -21,7 +21,7 @@ pub struct StartOptions {
     pub(crate) start_timeout: Duration,
     pub(crate) stop_timeout: Duration,
     pub(crate) control_timeout: Duration,
-    #[cfg(target_vendor = "apple")]
+    #[cfg(vmnet_framework)]
     pub(crate) queue: Option<dispatch2::DispatchRetained<dispatch2::DispatchQueue>>,
 }
 
@@ -39,7 +39,7 @@ impl StartOptions {
             start_timeout: DEFAULT_START_TIMEOUT,
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             control_timeout: DEFAULT_CONTROL_TIMEOUT,
-            #[cfg(target_vendor = "apple")]
+            #[cfg(vmnet_framework)]
             queue: None,
         }
     }
@@ -69,7 +69,7 @@ impl StartOptions {
     /// The serial dispatch queue on which vmnet delivers this interface's events (default: a
     /// private serial queue labelled `rs.vmnet.interface`). Completions of start and stop
     /// always run on a private queue, so waiting for them never blocks this one.
-    #[cfg(target_vendor = "apple")]
+    #[cfg(vmnet_framework)]
     #[must_use]
     pub fn queue(mut self, queue: dispatch2::DispatchRetained<dispatch2::DispatchQueue>) -> Self {
         self.queue = Some(queue);

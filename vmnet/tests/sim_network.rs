@@ -31,7 +31,7 @@ fn net_err(r: vmnet::Result<()>) -> NetworkConfigError {
 
 #[test]
 fn bridgeable_interfaces_come_from_the_segment() {
-    #[cfg(not(target_vendor = "apple"))]
+    #[cfg(not(vmnet_framework))]
     assert_eq!(vmnet::bridgeable_interfaces().unwrap(), ["sim0"]);
     let seg = Segment::builder()
         .bridgeable_interfaces(["en0", "en1"])

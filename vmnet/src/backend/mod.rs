@@ -5,12 +5,14 @@
 //!
 //! | target | `platform` |
 //! |---|---|
-//! | Apple | `apple`: vmnet.framework through `vmnet-sys`, `block2` and `dispatch2` |
+//! | Apple (cfg `vmnet_framework`) | `apple`: vmnet.framework through `vmnet-sys`, `block2` and `dispatch2` |
+//! | other, built with `--cfg vmnet_standin` (cfg `vmnet_framework`) | `apple` too, linked against the stand-in framework (`cargo xtask standin`) |
 //! | other, feature `sim` | the simulator's default segment |
 //! | other, no `sim` | `unsupported`: starting returns [`Error::Unsupported`](crate::Error) |
 //!
-//! The simulator (`sim`, feature `sim`) is a backend on every target; on Apple targets it is
-//! reached through [`crate::sim::Segment`] while `Interface::start` uses vmnet.
+//! `build.rs` sets `vmnet_framework`; nothing else decides the platform. The simulator (`sim`,
+//! feature `sim`) is a backend on every target; where `vmnet_framework` is set it is reached
+//! through [`crate::sim::Segment`] while `Interface::start` uses vmnet.
 
 use std::ffi::CStr;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -27,19 +29,19 @@ use crate::keys::Dictionary;
 use crate::mac::MacAddr;
 use crate::params::Parameters;
 
-#[cfg(target_vendor = "apple")]
+#[cfg(vmnet_framework)]
 pub(crate) mod apple;
-#[cfg(target_vendor = "apple")]
+#[cfg(vmnet_framework)]
 pub(crate) use apple as platform;
 
 #[cfg(feature = "sim")]
 pub(crate) mod sim;
-#[cfg(all(not(target_vendor = "apple"), feature = "sim"))]
+#[cfg(all(not(vmnet_framework), feature = "sim"))]
 pub(crate) use sim::platform;
 
-#[cfg(all(not(target_vendor = "apple"), not(feature = "sim")))]
+#[cfg(all(not(vmnet_framework), not(feature = "sim")))]
 pub(crate) mod unsupported;
-#[cfg(all(not(target_vendor = "apple"), not(feature = "sim")))]
+#[cfg(all(not(vmnet_framework), not(feature = "sim")))]
 pub(crate) use unsupported as platform;
 
 /// A started interface, as a backend drives it.
@@ -124,7 +126,7 @@ pub(crate) trait NetworkDriver: Send + Sync {
 /// The backend-specific content of a serialized network (`NetworkSerialization`).
 #[derive(Debug)]
 pub(crate) enum Serialization {
-    #[cfg(target_vendor = "apple")]
+    #[cfg(vmnet_framework)]
     Xpc(apple::XpcObject),
     #[cfg(feature = "sim")]
     Sim(sim::NetworkToken),
@@ -134,7 +136,7 @@ impl Serialization {
     pub(crate) fn as_raw(&self) -> Option<xpc_object_t> {
         // Dereferenced, so the match is also valid where the enum has no variant.
         match *self {
-            #[cfg(target_vendor = "apple")]
+            #[cfg(vmnet_framework)]
             Serialization::Xpc(ref x) => Some(x.as_ptr()),
             #[cfg(feature = "sim")]
             Serialization::Sim(_) => None,
@@ -143,7 +145,7 @@ impl Serialization {
 
     /// # Safety
     /// `object` is a live XPC object.
-    #[cfg(target_vendor = "apple")]
+    #[cfg(vmnet_framework)]
     pub(crate) unsafe fn retain_xpc(object: xpc_object_t) -> Option<Self> {
         // SAFETY: the caller guarantees a live object.
         unsafe { apple::XpcObject::retain(object) }.map(Serialization::Xpc)
@@ -155,7 +157,7 @@ pub(crate) fn network_from_serialization(
     serialization: &Serialization,
 ) -> Result<Box<dyn NetworkDriver>> {
     match *serialization {
-        #[cfg(target_vendor = "apple")]
+        #[cfg(vmnet_framework)]
         Serialization::Xpc(ref object) => apple::network_from_serialization(object),
         #[cfg(feature = "sim")]
         Serialization::Sim(ref token) => sim::network_from_token(token),
@@ -171,11 +173,11 @@ pub(crate) struct Started {
 /// What every backend's `start` receives besides the configuration.
 pub(crate) struct StartContext<'a> {
     /// Only the Apple backend has timeouts and queues to honour at start.
-    #[cfg_attr(not(target_vendor = "apple"), allow(dead_code))]
+    #[cfg_attr(not(vmnet_framework), allow(dead_code))]
     pub(crate) options: &'a crate::options::StartOptions,
     /// Where packet-arrival events go.
     #[cfg_attr(
-        all(not(target_vendor = "apple"), not(feature = "sim")),
+        all(not(vmnet_framework), not(feature = "sim")),
         allow(dead_code)
     )]
     pub(crate) notifier: Arc<Notifier>,

@@ -186,7 +186,7 @@ fn run(args: &Args) -> Result<(), String> {
     install_signal_handlers().map_err(|e| format!("installing signal handlers: {e}"))?;
     let mode = format!("{:?}", args.mode).to_lowercase();
 
-    #[cfg(not(target_vendor = "apple"))]
+    #[cfg(not(vmnet_framework))]
     log(&format!(
         "vmnet.framework is not available on this system: using the in-process simulator \
          (the simulated network {} the VM's frames)",
@@ -195,7 +195,7 @@ fn run(args: &Args) -> Result<(), String> {
             SimNetwork::Sink => "discards",
         }
     ));
-    #[cfg(target_vendor = "apple")]
+    #[cfg(vmnet_framework)]
     let _ = args.sim_network; // only meaningful on the simulator
 
     // The socket first: its errors need no privileges to report.
@@ -218,7 +218,7 @@ fn run(args: &Args) -> Result<(), String> {
     }
     log(&line);
 
-    #[cfg(not(target_vendor = "apple"))]
+    #[cfg(not(vmnet_framework))]
     sim::spawn_network(args.sim_network, params.mac_address());
 
     let options = BridgeOptions::new().send_timeout(Duration::from_millis(args.send_timeout_ms));
@@ -411,7 +411,7 @@ fn remove_stale_socket(path: &Path) -> Result<(), String> {
 }
 
 /// The simulated network behind the interface, on systems without vmnet.
-#[cfg(not(target_vendor = "apple"))]
+#[cfg(not(vmnet_framework))]
 mod sim {
     use std::time::Duration;
 

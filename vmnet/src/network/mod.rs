@@ -345,7 +345,7 @@ impl NetworkSerialization {
     ///
     /// # Safety
     /// `object` is a live XPC object; this retains it (the caller keeps its own reference).
-    #[cfg(target_vendor = "apple")]
+    #[cfg(vmnet_framework)]
     pub unsafe fn from_raw(object: vmnet_sys::xpc_object_t) -> Option<Self> {
         // SAFETY: the caller guarantees a live XPC object.
         unsafe { backend::Serialization::retain_xpc(object) }.map(|inner| Self { inner })

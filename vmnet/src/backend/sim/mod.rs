@@ -14,7 +14,7 @@ pub use segment::{
 };
 
 /// The simulator as the platform backend (targets without vmnet, feature `sim`).
-#[cfg(not(target_vendor = "apple"))]
+#[cfg(not(vmnet_framework))]
 pub(crate) mod platform {
     use crate::backend::{NetworkConfigDriver, StartContext, Started};
     use crate::capabilities::Capabilities;
