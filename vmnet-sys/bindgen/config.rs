@@ -3,6 +3,11 @@
 //! Shared, through `#[path]`, by the crate's build script (bindings generated from the real
 //! macOS SDK at build time) and by `cargo xtask bindgen` (the checked-in copy), so that both
 //! produce the same text from the same headers.
+//!
+//! `vmnet.h` declares its three enumerations with `OBJC_ENUM`/`OBJC_OPTIONS`, which in C are a
+//! `uint32_t` typedef followed by an *anonymous* enum. bindgen types the constants of an
+//! anonymous enum with a made-up `_bindgen_ty_N` alias; [`name_anonymous_enums`] gives them
+//! their typedef instead (`pub const VMNET_SUCCESS: vmnet_return_t = 1000;`).
 
 use std::path::{Path, PathBuf};
 
@@ -108,6 +113,9 @@ pub(crate) fn builder(sdk: &Path, wrapper: &Path) -> bindgen::Builder {
         .derive_default(true)
         .derive_debug(true)
         .default_enum_style(bindgen::EnumVariation::Consts)
+        // An enum's alias names a Rust integer (`u32`), as the typedefs do, so that
+        // `name_anonymous_enums` can check the two agree.
+        .translate_enum_integer_types(true)
         .prepend_enum_name(false)
         .size_t_is_usize(true)
         .use_core()
@@ -133,7 +141,137 @@ pub(crate) fn generate(sdk: &Path, wrapper: &Path) -> Result<String, String> {
     let bindings = builder(sdk, wrapper)
         .generate()
         .map_err(|e| format!("bindgen failed on the SDK at {}: {e}", sdk.display()))?;
-    Ok(format!("{}{}", banner(&version), bindings))
+    let text = name_anonymous_enums(&bindings.to_string())
+        .map_err(|e| format!("the SDK at {}: {e}", sdk.display()))?;
+    Ok(format!("{}{}", banner(&version), text))
+}
+
+/// The anonymous enums of `vmnet.h` and the typedef each one's constants have, each enum known
+/// by a constant it has had since it first appeared (new constants follow their enum).
+pub(crate) const ANONYMOUS_ENUMS: &[(&str, &str)] = &[
+    ("VMNET_HOST_MODE", "operating_modes_t"),
+    ("VMNET_INTERFACE_PACKETS_AVAILABLE", "interface_event_t"),
+    ("VMNET_SUCCESS", "vmnet_return_t"),
+];
+
+/// Rewrites bindgen's output so that the constants of each anonymous enum have that enum's
+/// typedef (see [`ANONYMOUS_ENUMS`]) and the enum's `_bindgen_ty_N` alias is gone.
+///
+/// `OBJC_ENUM(uint32_t, vmnet_return_t)` compiled as C is `typedef uint32_t vmnet_return_t;
+/// enum { ... };`, which bindgen emits as `pub type vmnet_return_t = u32;`,
+/// `pub type _bindgen_ty_3 = u32;` and `pub const VMNET_SUCCESS: _bindgen_ty_3 = 1000;`. The
+/// number depends on the other anonymous types the SDK's headers declare, so enums are matched
+/// by their constants. Fails, naming the constants, if an anonymous enum has no entry in
+/// [`ANONYMOUS_ENUMS`], if its typedef is missing or of another integer type, or if any
+/// `_bindgen_ty_N` is left.
+pub(crate) fn name_anonymous_enums(text: &str) -> Result<String, String> {
+    use std::collections::BTreeMap;
+
+    // `_bindgen_ty_N` alias -> its integer type.
+    let mut reprs: BTreeMap<&str, &str> = BTreeMap::new();
+    // `_bindgen_ty_N` alias -> the constants typed with it.
+    let mut members: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for line in text.lines() {
+        if let Some((name, ty)) = type_alias(line) {
+            if is_anonymous(name) {
+                reprs.insert(name, ty);
+            }
+        } else if let Some((name, ty)) = constant(line) {
+            if is_anonymous(ty) {
+                members.entry(ty).or_default().push(name);
+            }
+        }
+    }
+
+    // `_bindgen_ty_N` -> the typedef its constants get.
+    let mut typedefs: BTreeMap<&str, &str> = BTreeMap::new();
+    for (&anonymous, &repr) in &reprs {
+        let constants = members.get(anonymous).map_or(&[][..], Vec::as_slice);
+        let typedef = ANONYMOUS_ENUMS
+            .iter()
+            .find(|(known, _)| constants.contains(known))
+            .map(|&(_, typedef)| typedef)
+            .ok_or_else(|| {
+                format!(
+                    "an anonymous enum (constants: {}) is not one of vmnet-sys's; name its \
+                     typedef in ANONYMOUS_ENUMS of vmnet-sys/bindgen/config.rs",
+                    if constants.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        constants.join(", ")
+                    }
+                )
+            })?;
+        let typedef_repr = text
+            .lines()
+            .filter_map(type_alias)
+            .find(|&(name, _)| name == typedef)
+            .map(|(_, ty)| ty);
+        if typedef_repr != Some(repr) {
+            return Err(format!(
+                "the enum of {} is a `{repr}`, but its typedef `{typedef}` is {}",
+                constants.join(", "),
+                typedef_repr.map_or("not declared".to_owned(), |ty| format!("a `{ty}`")),
+            ));
+        }
+        typedefs.insert(anonymous, typedef);
+    }
+    if let Some((anonymous, constants)) = members.iter().find(|(a, _)| !reprs.contains_key(*a)) {
+        return Err(format!(
+            "{} are typed `{anonymous}`, which bindgen did not declare",
+            constants.join(", ")
+        ));
+    }
+
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        if type_alias(body).is_some_and(|(name, _)| typedefs.contains_key(name)) {
+            continue;
+        }
+        match constant(body).and_then(|(name, ty)| Some((name, *typedefs.get(ty)?))) {
+            Some((name, typedef)) => {
+                let value = &body[body.find(" = ").expect("a constant has a value")..];
+                out.push_str(&format!("pub const {name}: {typedef}{value}"));
+                out.push_str(&line[body.len()..]);
+            }
+            None => out.push_str(line),
+        }
+    }
+    if let Some(line) = out.lines().find(|line| mentions_anonymous(line)) {
+        return Err(format!("a `_bindgen_ty_N` type is left: `{}`", line.trim()));
+    }
+    Ok(out)
+}
+
+/// `pub type NAME = TYPE;` (a whole line, unindented) -> `(NAME, TYPE)`.
+fn type_alias(line: &str) -> Option<(&str, &str)> {
+    let (name, ty) = line.strip_prefix("pub type ")?.split_once(" = ")?;
+    Some((name, ty.strip_suffix(';')?))
+}
+
+/// `pub const NAME: TYPE = VALUE;` (a whole line, unindented) -> `(NAME, TYPE)`.
+fn constant(line: &str) -> Option<(&str, &str)> {
+    let (name, rest) = line.strip_prefix("pub const ")?.split_once(": ")?;
+    let (ty, value) = rest.split_once(" = ")?;
+    value.ends_with(';').then_some((name, ty))
+}
+
+/// bindgen's name for an anonymous top-level type: `_bindgen_ty_` and a number.
+fn is_anonymous(name: &str) -> bool {
+    name.strip_prefix("_bindgen_ty_")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Whether `line` names an anonymous top-level type (not a nested one such as
+/// `in6_addr__bindgen_ty_1`, whose name starts with its parent's).
+fn mentions_anonymous(line: &str) -> bool {
+    line.match_indices("_bindgen_ty_").any(|(at, _)| {
+        !line[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
 }
 
 /// The SDK's version string (`"26.0"`), read from its `SDKSettings.json`.

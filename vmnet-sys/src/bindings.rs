@@ -5,17 +5,20 @@ pub type __uint8_t = ::core::ffi::c_uchar;
 pub type __uint16_t = ::core::ffi::c_ushort;
 pub type __uint32_t = ::core::ffi::c_uint;
 pub type u_char = ::core::ffi::c_uchar;
+pub type u_int8_t = ::core::ffi::c_uchar;
 pub type sa_family_t = __uint8_t;
 pub type in_addr_t = __uint32_t;
-pub type ether_addr_t = ether_addr;
+pub type CFTypeRef = *const ::core::ffi::c_void;
 pub type dispatch_queue_t = *mut dispatch_queue_s;
 pub type uuid_t = [::core::ffi::c_uchar; 16usize];
 pub type xpc_object_t = *mut ::core::ffi::c_void;
 pub type xpc_type_t = *const _xpc_type_s;
+pub type ether_addr_t = ether_addr;
 pub type interface_ref = *mut vmnet_interface;
 pub type vmnet_network_ref = *mut vmnet_network;
 pub type vmnet_network_configuration_ref = *mut vmnet_network_configuration;
 pub type operating_modes_t = u32;
+pub type vmnet_mode_t = operating_modes_t;
 pub type interface_event_t = u32;
 pub type vmnet_return_t = u32;
 pub type vmnet_start_interface_completion_handler_t = *mut ::core::ffi::c_void;
@@ -23,12 +26,21 @@ pub type vmnet_interface_event_callback_t = *mut ::core::ffi::c_void;
 pub type vmnet_interface_completion_handler_t = *mut ::core::ffi::c_void;
 pub type vmnet_interface_get_port_forwarding_rules_handler_t = *mut ::core::ffi::c_void;
 pub type vmnet_interface_get_ip_port_forwarding_rules_handler_t = *mut ::core::ffi::c_void;
-pub type CFTypeRef = *const ::core::ffi::c_void;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct iovec {
     pub iov_base: *mut ::core::ffi::c_void,
     pub iov_len: usize,
+}
+#[repr(C)]
+#[derive(Debug)]
+pub struct dispatch_queue_s {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Debug)]
+pub struct _xpc_type_s {
+    _unused: [u8; 0],
 }
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
@@ -44,16 +56,6 @@ pub struct in6_addr {
 #[derive(Debug, Default, Copy, Clone)]
 pub struct ether_addr {
     pub octet: [u_char; 6usize],
-}
-#[repr(C)]
-#[derive(Debug)]
-pub struct dispatch_queue_s {
-    _unused: [u8; 0],
-}
-#[repr(C)]
-#[derive(Debug)]
-pub struct _xpc_type_s {
-    _unused: [u8; 0],
 }
 #[repr(C)]
 #[derive(Debug)]
@@ -206,8 +208,9 @@ impl Default for vmpktdesc {
         }
     }
 }
-pub use self::operating_modes_t as vmnet_mode_t;
 unsafe extern "C" {
+    pub fn CFRetain(cf: CFTypeRef) -> CFTypeRef;
+    pub fn CFRelease(cf: CFTypeRef);
     pub static _xpc_type_array: _xpc_type_s;
     pub static _xpc_type_bool: _xpc_type_s;
     pub static _xpc_type_dictionary: _xpc_type_s;
@@ -370,7 +373,7 @@ unsafe extern "C" {
     ) -> vmnet_return_t;
     pub fn vmnet_interface_get_ip_port_forwarding_rules(
         interface: interface_ref,
-        address_family: u8,
+        address_family: u_int8_t,
         handler: vmnet_interface_get_ip_port_forwarding_rules_handler_t,
     ) -> vmnet_return_t;
     pub fn vmnet_ip_port_forwarding_rule_get_details(
@@ -386,36 +389,36 @@ unsafe extern "C" {
         status: *mut vmnet_return_t,
     ) -> vmnet_network_configuration_ref;
     pub fn vmnet_network_configuration_set_external_interface(
-        configuration: vmnet_network_configuration_ref,
-        ifname: *const ::core::ffi::c_char,
+        config: vmnet_network_configuration_ref,
+        interface_name: *const ::core::ffi::c_char,
     ) -> vmnet_return_t;
     pub fn vmnet_network_configuration_disable_nat44(
-        configuration: vmnet_network_configuration_ref,
+        config: vmnet_network_configuration_ref,
     );
     pub fn vmnet_network_configuration_disable_nat66(
-        configuration: vmnet_network_configuration_ref,
+        config: vmnet_network_configuration_ref,
     );
     pub fn vmnet_network_configuration_disable_dhcp(
-        configuration: vmnet_network_configuration_ref,
+        config: vmnet_network_configuration_ref,
     );
     pub fn vmnet_network_configuration_disable_dns_proxy(
-        configuration: vmnet_network_configuration_ref,
+        config: vmnet_network_configuration_ref,
     );
     pub fn vmnet_network_configuration_disable_router_advertisement(
-        configuration: vmnet_network_configuration_ref,
+        config: vmnet_network_configuration_ref,
     );
     pub fn vmnet_network_configuration_set_ipv4_subnet(
-        configuration: vmnet_network_configuration_ref,
+        config: vmnet_network_configuration_ref,
         subnet_addr: *const in_addr,
         subnet_mask: *const in_addr,
     ) -> vmnet_return_t;
     pub fn vmnet_network_configuration_set_ipv6_prefix(
-        configuration: vmnet_network_configuration_ref,
+        config: vmnet_network_configuration_ref,
         prefix: *const in6_addr,
-        prefix_len: u8,
+        len: u8,
     ) -> vmnet_return_t;
     pub fn vmnet_network_configuration_add_port_forwarding_rule(
-        configuration: vmnet_network_configuration_ref,
+        config: vmnet_network_configuration_ref,
         protocol: u8,
         address_family: sa_family_t,
         internal_port: u16,
@@ -423,12 +426,12 @@ unsafe extern "C" {
         internal_address: *const ::core::ffi::c_void,
     ) -> vmnet_return_t;
     pub fn vmnet_network_configuration_add_dhcp_reservation(
-        configuration: vmnet_network_configuration_ref,
+        config: vmnet_network_configuration_ref,
         client: *const ether_addr_t,
         reservation: *const in_addr,
     ) -> vmnet_return_t;
     pub fn vmnet_network_configuration_set_mtu(
-        configuration: vmnet_network_configuration_ref,
+        config: vmnet_network_configuration_ref,
         mtu: u32,
     ) -> vmnet_return_t;
     pub fn vmnet_network_create(
@@ -450,15 +453,13 @@ unsafe extern "C" {
         status: *mut vmnet_return_t,
     ) -> xpc_object_t;
     pub fn vmnet_network_create_with_serialization(
-        serialization: xpc_object_t,
+        network: xpc_object_t,
         status: *mut vmnet_return_t,
     ) -> vmnet_network_ref;
     pub fn vmnet_interface_start_with_network(
         network: vmnet_network_ref,
         interface_desc: xpc_object_t,
         queue: dispatch_queue_t,
-        handler: vmnet_start_interface_completion_handler_t,
+        start_block: vmnet_start_interface_completion_handler_t,
     ) -> interface_ref;
-    pub fn CFRetain(cf: CFTypeRef) -> CFTypeRef;
-    pub fn CFRelease(cf: CFTypeRef);
 }

@@ -6,6 +6,15 @@
 #include <uuid/uuid.h>
 #include <os/availability.h>
 
+/*
+ * The function returns an object the caller owns (and releases with xpc_release). In C, XPC
+ * objects are plain pointers; the fixture expands the annotation to nothing (bindgen would
+ * ignore an attribute anyway).
+ */
+#ifndef XPC_RETURNS_RETAINED
+#define XPC_RETURNS_RETAINED
+#endif
+
 typedef void *xpc_object_t;
 typedef const struct _xpc_type_s *xpc_type_t;
 
