@@ -14,6 +14,7 @@ mod bench;
 mod bindings;
 mod darwin;
 mod fuzz;
+mod items;
 mod leak;
 mod miri;
 mod test_files;
