@@ -20,7 +20,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::Thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What an event callback is told: packets are available.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,17 +67,7 @@ impl fmt::Debug for Notifier {
 impl Notifier {
     /// A disarmed notifier with a fresh non-blocking, close-on-exec pipe.
     pub(crate) fn new() -> io::Result<Self> {
-        let mut fds = [0 as RawFd; 2];
-        // SAFETY: `fds` is a valid array of two descriptors for pipe(2) to fill.
-        if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: pipe(2) succeeded, so both descriptors are open and owned by nobody else.
-        let (read_end, write_end) =
-            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        for fd in [&read_end, &write_end] {
-            set_nonblocking_cloexec(fd.as_raw_fd())?;
-        }
+        let (read_end, write_end) = pipe()?;
         Ok(Self {
             armed: AtomicBool::new(false),
             observed: AtomicBool::new(false),
@@ -185,23 +175,42 @@ impl Notifier {
 
     /// Waits until the notifier is armed or `timeout` passes (`None`: no limit). Returns
     /// whether it is armed.
+    ///
+    /// `poll(2)` counts whole milliseconds: the time left is rounded up, so a nonzero timeout
+    /// under a millisecond waits one rather than returning at once (a caller waiting 500 µs
+    /// in a loop would spin), and `Duration::ZERO` checks without waiting. The deadline is
+    /// taken once: a poll interrupted by a signal (EINTR), or one that ends early, resumes
+    /// with the time left, so interruptions do not stretch the wait.
     #[cfg(not(miri))]
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
         self.observe();
-        let millis = match timeout {
-            None => -1,
-            Some(t) => i32::try_from(t.as_millis()).unwrap_or(i32::MAX),
-        };
+        // No limit for `None`, nor for a timeout beyond the clock's range.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut pfd = libc::pollfd {
             fd: self.read_end.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         };
         loop {
-            // SAFETY: `pfd` is one valid pollfd for the duration of the call.
+            let millis = deadline.map_or(-1, |d| {
+                poll_millis(d.saturating_duration_since(Instant::now()))
+            });
+            #[cfg(test)]
+            tests::POLLS.with(|polls| polls.set(polls.get() + 1));
+            // SAFETY: `pfd` is one valid pollfd for the duration of the call, and the count
+            // passed is 1.
             let n = unsafe { libc::poll(&raw mut pfd, 1, millis) };
-            if n >= 0 {
-                return Ok(n > 0 || self.armed.load(Ordering::Acquire));
+            if n > 0 || (n == 0 && self.armed.load(Ordering::Acquire)) {
+                return Ok(true);
+            }
+            if n == 0 {
+                // Timed out: done once the deadline has passed. A poll clamped to `c_int::MAX`
+                // milliseconds, or timed by a clock a little ahead of `Instant`'s, ends
+                // before it; then poll again for what is left.
+                if deadline.is_none_or(|d| Instant::now() >= d) {
+                    return Ok(false);
+                }
+                continue;
             }
             let err = io::Error::last_os_error();
             if err.kind() != io::ErrorKind::Interrupted {
@@ -220,12 +229,12 @@ impl Notifier {
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
         self.observe();
         // No limit for `None`, nor for a timeout beyond the clock's range.
-        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             if self.armed.load(Ordering::Acquire) {
                 return Ok(true);
             }
-            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(false);
             }
             std::thread::sleep(Duration::from_millis(1));
@@ -258,27 +267,92 @@ impl Notifier {
     }
 }
 
-fn set_nonblocking_cloexec(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on an open descriptor with valid commands and flag arguments.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // Miri does not implement F_SETFD (and runs no child processes, so close-on-exec
-        // could not matter there); every real build sets it.
-        #[cfg(not(miri))]
-        if libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) < 0 {
-            return Err(io::Error::last_os_error());
+/// `poll(2)`'s timeout for `left`: whole milliseconds rounded up, so that a poll never ends
+/// before `left` has passed (and a nonzero wait under a millisecond is not a spin), clamped to
+/// the largest `c_int` (a wait past it polls again).
+#[cfg_attr(miri, allow(dead_code))]
+fn poll_millis(left: Duration) -> libc::c_int {
+    libc::c_int::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(libc::c_int::MAX)
+}
+
+/// A pipe, `(read end, write end)`, both close-on-exec and non-blocking, made in one call
+/// with `pipe2(2)`: no other thread's fork and exec can inherit the descriptors in between.
+#[cfg(any(
+    target_os = "android",
+    target_os = "dragonfly",
+    target_os = "freebsd",
+    target_os = "hurd",
+    target_os = "illumos",
+    target_os = "linux",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "redox",
+    target_os = "solaris",
+))]
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds: [RawFd; 2] = [-1; 2];
+    // SAFETY: `fds` is a valid, writable array of two descriptors for pipe2(2) to fill, and
+    // the flags are ones pipe2(2) accepts.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2(2) succeeded, so both descriptors are open and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// A pipe, `(read end, write end)`, both close-on-exec and non-blocking: `pipe(2)`, then
+/// `fcntl(2)` on each end, where there is no `pipe2(2)` (Apple's systems among them).
+#[cfg(not(any(
+    target_os = "android",
+    target_os = "dragonfly",
+    target_os = "freebsd",
+    target_os = "hurd",
+    target_os = "illumos",
+    target_os = "linux",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "redox",
+    target_os = "solaris",
+)))]
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds: [RawFd; 2] = [-1; 2];
+    // SAFETY: `fds` is a valid, writable array of two descriptors for pipe(2) to fill.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe(2) succeeded, so both descriptors are open and owned by nobody else.
+    let ends = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    for fd in [ends.0.as_raw_fd(), ends.1.as_raw_fd()] {
+        // SAFETY: fcntl on a descriptor that `ends` keeps open, with valid commands and flag
+        // arguments.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // Miri does not implement F_SETFD (and runs no child processes, so close-on-exec
+            // could not matter there); every real build sets it.
+            #[cfg(not(miri))]
+            if libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) < 0 {
+                return Err(io::Error::last_os_error());
+            }
         }
     }
-    Ok(())
+    Ok(ends)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+    use std::os::unix::thread::JoinHandleExt;
     use std::sync::atomic::AtomicUsize;
+
+    thread_local! {
+        /// `poll(2)` calls made by [`Notifier::wait`] on this thread (none under Miri).
+        #[cfg_attr(miri, allow(dead_code))]
+        pub(super) static POLLS: Cell<u64> = const { Cell::new(0) };
+    }
 
     #[test]
     fn signals_coalesce_until_cleared() {
@@ -325,5 +399,154 @@ mod tests {
         let t = std::thread::spawn(move || m.signal(None));
         assert!(n.wait(Some(Duration::from_secs(10))).unwrap());
         t.join().unwrap();
+    }
+
+    #[test]
+    fn poll_timeouts_round_up_to_whole_milliseconds() {
+        assert_eq!(poll_millis(Duration::ZERO), 0, "zero polls without waiting");
+        assert_eq!(poll_millis(Duration::from_nanos(1)), 1);
+        assert_eq!(poll_millis(Duration::from_micros(500)), 1);
+        assert_eq!(poll_millis(Duration::from_millis(1)), 1);
+        assert_eq!(poll_millis(Duration::from_micros(1_001)), 2);
+        let max = libc::c_int::MAX;
+        let max_millis = Duration::from_millis(max as u64);
+        assert_eq!(poll_millis(max_millis), max);
+        assert_eq!(poll_millis(max_millis + Duration::from_nanos(1)), max);
+        assert_eq!(poll_millis(Duration::MAX), max);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "poll(2)")]
+    fn a_sub_millisecond_wait_waits_a_millisecond() {
+        let n = Notifier::new().unwrap();
+        let polls_before = POLLS.with(Cell::get);
+        let started = Instant::now();
+        for _ in 0..5 {
+            assert!(!n.wait(Some(Duration::from_micros(500))).unwrap());
+        }
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(5),
+            "five waits of 500 µs took {waited:?}: each must wait a whole millisecond, not spin"
+        );
+        // One poll per wait; a second if one ends a little early. A spin makes thousands.
+        let polls = POLLS.with(Cell::get) - polls_before;
+        assert!((5..=10).contains(&polls), "{polls} polls for five waits");
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "poll(2)")]
+    fn zero_and_huge_timeouts() {
+        let n = Notifier::new().unwrap();
+        let started = Instant::now();
+        assert!(!n.wait(Some(Duration::ZERO)).unwrap());
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "a zero wait does not block"
+        );
+        n.signal_readiness();
+        assert!(
+            n.wait(Some(Duration::MAX)).unwrap(),
+            "no overflow past the clock's range"
+        );
+        let beyond_poll = Duration::from_millis(libc::c_int::MAX as u64 + 1);
+        assert!(
+            n.wait(Some(beyond_poll)).unwrap(),
+            "clamped to poll's range"
+        );
+    }
+
+    /// Set by [`on_sigusr1`].
+    static SIGUSR1_SEEN: AtomicUsize = AtomicUsize::new(0);
+
+    extern "C" fn on_sigusr1(_signal: libc::c_int) {
+        // Only an atomic add: async-signal-safe.
+        SIGUSR1_SEEN.fetch_add(1, Ordering::SeqCst);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "signals and poll(2)")]
+    fn an_interrupted_wait_keeps_its_deadline() {
+        // SAFETY: an all-zero `sigaction` is a valid value (integers, a null handler, an empty
+        // mask); the fields that matter are set below.
+        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        action.sa_sigaction = on_sigusr1 as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        // No SA_RESTART, so the signal interrupts poll(2) with EINTR.
+        action.sa_flags = 0;
+        // SAFETY: `sa_mask` is a valid, exclusively borrowed sigset_t.
+        unsafe { libc::sigemptyset(&raw mut action.sa_mask) };
+        // SAFETY: a valid signal number, a pointer to an initialised sigaction, and a null
+        // pointer for the old action. No other test uses SIGUSR1, and the handler stays
+        // installed (a no-op but for its counter) for the rest of the process.
+        let installed =
+            unsafe { libc::sigaction(libc::SIGUSR1, &raw const action, std::ptr::null_mut()) };
+        assert_eq!(installed, 0, "{}", io::Error::last_os_error());
+
+        let timeout = Duration::from_millis(400);
+        let before_signal = Duration::from_millis(300);
+        let n = Arc::new(Notifier::new().unwrap());
+        let m = n.clone();
+        let (waiting, is_waiting) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            waiting.send(()).unwrap();
+            let started = Instant::now();
+            let ready = m.wait(Some(timeout)).unwrap();
+            (ready, started.elapsed(), POLLS.with(Cell::get))
+        });
+        // Counted from the waiter's start, so that a slow thread start still sees the signal
+        // arrive in the middle of its wait.
+        is_waiting.recv().unwrap();
+        std::thread::sleep(before_signal);
+        let seen = SIGUSR1_SEEN.load(Ordering::SeqCst);
+        // SAFETY: the waiter has not been joined, so its pthread_t names a live thread, and
+        // SIGUSR1 has the handler installed above.
+        let sent = unsafe { libc::pthread_kill(waiter.as_pthread_t(), libc::SIGUSR1) };
+        assert_eq!(
+            sent,
+            0,
+            "pthread_kill: {}",
+            io::Error::from_raw_os_error(sent)
+        );
+        let (ready, waited, polls) = waiter.join().unwrap();
+        assert!(!ready);
+        assert!(
+            SIGUSR1_SEEN.load(Ordering::SeqCst) > seen,
+            "the signal was handled"
+        );
+        assert!(
+            polls >= 2,
+            "the signal interrupted the poll ({polls} polls)"
+        );
+        assert!(
+            waited >= timeout,
+            "an interrupted wait of {timeout:?} ended early, after {waited:?}"
+        );
+        // Restarting the whole timeout would take `before_signal + timeout` (700 ms).
+        assert!(
+            waited < timeout + before_signal / 2,
+            "a wait of {timeout:?} interrupted after {before_signal:?} took {waited:?}: \
+             the interruption restarted the timeout"
+        );
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "F_GETFD")]
+    fn both_pipe_ends_are_close_on_exec_and_non_blocking() {
+        let n = Notifier::new().unwrap();
+        for (end, fd) in [("read", &n.read_end), ("write", &n.write_end)] {
+            let fd = fd.as_raw_fd();
+            // SAFETY: F_GETFD on a descriptor the notifier keeps open; no argument.
+            let fd_flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+            assert!(fd_flags >= 0, "F_GETFD: {}", io::Error::last_os_error());
+            assert_ne!(
+                fd_flags & libc::FD_CLOEXEC,
+                0,
+                "{end} end not close-on-exec"
+            );
+            // SAFETY: F_GETFL on a descriptor the notifier keeps open; no argument.
+            let status = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+            assert!(status >= 0, "F_GETFL: {}", io::Error::last_os_error());
+            assert_ne!(status & libc::O_NONBLOCK, 0, "{end} end not non-blocking");
+        }
     }
 }
