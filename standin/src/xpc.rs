@@ -352,11 +352,6 @@ impl Obj {
         self.set(key, Obj::new(Value::U64(value)));
     }
 
-    #[cfg(test)]
-    pub(crate) fn set_bool(self, key: &CStr, value: bool) {
-        self.set(key, Obj::new(Value::Bool(value)));
-    }
-
     pub(crate) fn set_uuid(self, key: &CStr, value: [u8; 16]) {
         self.set(key, Obj::new(Value::Uuid(Box::new(value))));
     }
