@@ -67,6 +67,12 @@ impl CfObject {
         // SAFETY: registered addresses are leaked `CfObject`s, never freed.
         let object = unsafe { &*ptr.cast::<CfObject>() };
         if object.lock().payload.is_none() {
+            if op == "CFRelease" {
+                fatal(format_args!(
+                    "CFRelease: {} released more often than retained (over-release)",
+                    object.kind
+                ));
+            }
             fatal(format_args!(
                 "{op} on a released {} (use after release)",
                 object.kind

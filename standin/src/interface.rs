@@ -771,12 +771,21 @@ pub unsafe extern "C" fn vmnet_interface_set_event_callback(
                     }
                     old
                 };
-                drop(old);
+                release_on_queue(old);
                 VMNET_SUCCESS
             }
             _ => VMNET_INVALID_ARGUMENT,
         }
     })
+}
+
+/// Releases a replaced or disabled event registration (its block and queue) on its own
+/// queue, after whatever is queued there: asynchronously, as libdispatch releases blocks.
+fn release_on_queue(old: Option<EventReg>) {
+    if let Some(old) = old {
+        let queue = old.queue.queue();
+        queue.submit(std::time::Duration::ZERO, Box::new(move || drop(old)));
+    }
 }
 
 fn disable_events(iface: &Arc<Iface>) {
@@ -788,6 +797,7 @@ fn disable_events(iface: &Arc<Iface>) {
     };
     let Some(old) = old else { return };
     if !faults::take_event_during_stop() {
+        release_on_queue(Some(old));
         return;
     }
     // The fault: the old callback runs once more, after being disabled.

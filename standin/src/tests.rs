@@ -452,6 +452,19 @@ fn over_release_aborts() {
 }
 
 #[test]
+fn xpc_over_release_aborts() {
+    expect_abort(
+        "xpc_over_release_aborts",
+        "xpc_release: dictionary released more often than retained (over-release)",
+        || {
+            let d = dict();
+            release(d);
+            release(d);
+        },
+    );
+}
+
+#[test]
 fn foreign_pointers_abort() {
     expect_abort(
         "foreign_pointers_abort",

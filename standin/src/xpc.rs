@@ -200,6 +200,12 @@ impl Obj {
         let obj = Obj(ptr.cast());
         let object = obj.object();
         if object.lock().dead {
+            if op == "xpc_release" {
+                fatal(format_args!(
+                    "xpc_release: {} released more often than retained (over-release)",
+                    object.kind
+                ));
+            }
             fatal(format_args!(
                 "{op} on a released {} (use after release)",
                 object.kind
@@ -514,6 +520,9 @@ pub unsafe extern "C" fn xpc_array_create(
     count: usize,
 ) -> *mut c_void {
     guard("xpc_array_create", || {
+        if objects.is_null() && count > 0 {
+            fatal("xpc_array_create with NULL objects and a non-zero count");
+        }
         let array = Obj::array();
         for i in 0..count {
             // SAFETY: the caller guarantees `count` readable pointers.
@@ -606,6 +615,9 @@ pub unsafe extern "C" fn xpc_dictionary_create(
     count: usize,
 ) -> *mut c_void {
     guard("xpc_dictionary_create", || {
+        if (keys.is_null() || values.is_null()) && count > 0 {
+            fatal("xpc_dictionary_create with NULL keys or values and a non-zero count");
+        }
         let dict = Obj::dictionary();
         for i in 0..count {
             // SAFETY: the caller guarantees `count` readable keys and values.
