@@ -1,6 +1,6 @@
 //! Interfaces: start, events, read, write and stop.
 //!
-//! An `interface_ref` points at an [`Iface`] that is never freed: stopped interfaces (and
+//! An `interface_ref` points at an interface object that is never freed: stopped interfaces (and
 //! those whose start failed) stay registered as tombstones, so that any later use is
 //! recognised and aborts instead of being undefined behaviour.
 

@@ -67,7 +67,8 @@
 //!   `vmnet_write` and discarded. On read, a first buffer smaller than the next frame gives
 //!   `VMNET_INVALID_ARGUMENT` and leaves the frame queued (as the simulator does).
 //! - Reading before the start completion ran gives `VMNET_SETUP_INCOMPLETE`.
-//! - Port forwarding: see [`forwarding`]. Network objects: see [`network`] (26.0 only).
+//! - Port forwarding: see [`forwarding`]. Network objects: see the `network` module (26.0
+//!   only).
 //!
 //! # Test control (exported at every level)
 //! - `uint64_t vmnet_standin_live(uint32_t kind)`: [`LIVE_XPC`] 0, [`LIVE_CF`] 1,
