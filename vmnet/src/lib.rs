@@ -68,10 +68,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // Without vmnet and without the simulator nothing can start, so the event and I/O machinery
 // below the public API is never driven; it is still compiled and type-checked.
-#![cfg_attr(
-    all(not(vmnet_framework), not(feature = "sim")),
-    allow(dead_code)
-)]
+#![cfg_attr(all(not(vmnet_framework), not(feature = "sim")), allow(dead_code))]
 
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
@@ -120,11 +117,6 @@ pub use vmnet_sys as ffi;
 
 /// The README's examples, compiled and run as doctests: on the simulator (so not on Apple
 /// targets, where they would start real vmnet interfaces), with the async one on tokio.
-#[cfg(all(
-    doctest,
-    feature = "sim",
-    feature = "tokio",
-    not(vmnet_framework)
-))]
+#[cfg(all(doctest, feature = "sim", feature = "tokio", not(vmnet_framework)))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;

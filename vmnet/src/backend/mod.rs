@@ -176,9 +176,6 @@ pub(crate) struct StartContext<'a> {
     #[cfg_attr(not(vmnet_framework), allow(dead_code))]
     pub(crate) options: &'a crate::options::StartOptions,
     /// Where packet-arrival events go.
-    #[cfg_attr(
-        all(not(vmnet_framework), not(feature = "sim")),
-        allow(dead_code)
-    )]
+    #[cfg_attr(all(not(vmnet_framework), not(feature = "sim")), allow(dead_code))]
     pub(crate) notifier: Arc<Notifier>,
 }

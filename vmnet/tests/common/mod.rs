@@ -1,4 +1,4 @@
-//! Helpers shared by the simulator tests.
+//! Helpers shared by the tests.
 #![allow(dead_code, unreachable_pub)]
 
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use vmnet::bridge::{BridgeStats, RunningBridge};
 use vmnet::sim::{HostPort, Segment};
 use vmnet::{Interface, InterfaceConfig, MacAddr};
+
+pub mod backend;
 
 /// Generous bound for anything that should happen "soon" on a loaded 2-core CI machine.
 pub const SOON: Duration = Duration::from_secs(10);
