@@ -435,7 +435,7 @@ fn port_forwarding_rules_are_added_listed_and_removed() {
     iface.add_port_forwarding_rule(&udp).unwrap();
     let mut rules = iface.port_forwarding_rules().unwrap();
     rules.sort_by_key(|r| r.external_port);
-    assert_eq!(rules, [udp.clone(), v4.clone()]);
+    assert_eq!(rules, [udp, v4]);
     if net.capabilities().has(Feature::IpPortForwarding) {
         let v6 = PortForwardingRule::new(Protocol::Tcp, 8023, "[fd00::5]:22".parse().unwrap());
         iface.add_port_forwarding_rule(&v6).unwrap();
