@@ -35,7 +35,7 @@ const RUN: &[&str] = &[
 /// Integration test files that do not run under valgrind, and why.
 const NOT_RUN: &[(&str, &str)] = &[("macos_vmnet", "real vmnet.framework (macOS only)")];
 
-const VALGRIND_ARGS: &[&str] = &[
+pub(crate) const VALGRIND_ARGS: &[&str] = &[
     "--leak-check=full",
     "--errors-for-leak-kinds=definite",
     "--error-exitcode=1",
@@ -54,7 +54,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     eprintln!("xtask: {version}");
     crate::test_files::check("valgrind", "xtask/src/leak.rs", RUN, NOT_RUN)?;
     let started = Instant::now();
-    let binaries = build()?;
+    let binaries = crate::test_files::build(crate::toolchain::cargo().args([
+        "test",
+        "--workspace",
+        "--all-features",
+    ]))?;
     for target in std::iter::once(&"lib").chain(RUN) {
         let Some((_, path)) = binaries.iter().find(|(name, _)| name == target) else {
             return Err(format!(
@@ -81,53 +85,4 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         started.elapsed().as_secs()
     );
     Ok(())
-}
-
-/// Builds the workspace's test binaries and returns vmnet's as (target name, path); the unit
-/// test binary is named `lib`.
-fn build() -> Result<Vec<(String, String)>, String> {
-    let stdout = crate::toolchain::run_output(crate::toolchain::cargo().args([
-        "test",
-        "--workspace",
-        "--all-features",
-        "--no-run",
-        "--message-format=json",
-    ]))?;
-    let manifest = super::root().join("vmnet").join("Cargo.toml");
-    let manifest = format!("\"manifest_path\":\"{}\"", manifest.display());
-    let mut binaries = Vec::new();
-    for line in stdout.lines() {
-        if !line.contains("\"reason\":\"compiler-artifact\"") || !line.contains(&manifest) {
-            continue;
-        }
-        let Some(executable) = string_field(line, "executable") else {
-            continue;
-        };
-        let Some(target) = line.split("\"target\":{").nth(1) else {
-            continue;
-        };
-        let (Some(kind), Some(name)) = (
-            target.split("\"kind\":[\"").nth(1),
-            string_field(target, "name"),
-        ) else {
-            continue;
-        };
-        let name = if kind.starts_with("lib\"") {
-            "lib".to_owned()
-        } else if kind.starts_with("test\"") {
-            name
-        } else {
-            continue;
-        };
-        binaries.push((name, executable));
-    }
-    Ok(binaries)
-}
-
-/// The first string value of `"field":"…"` in a JSON line (cargo's paths need no unescaping
-/// on the systems this runs on).
-fn string_field(json: &str, field: &str) -> Option<String> {
-    let start = json.find(&format!("\"{field}\":\""))? + field.len() + 4;
-    let end = json[start..].find('"')? + start;
-    Some(json[start..end].to_owned())
 }

@@ -8,6 +8,7 @@
 //! cargo xtask fuzz [--smoke] [--runs N]       build and run the fuzz targets (nightly)
 //! cargo xtask leak                            the simulator's tests under valgrind
 //! cargo xtask bench [--quick]                 the benchmarks, with a table of results
+//! cargo xtask standin [--level L] [--valgrind] the Apple backend on the stand-in framework
 //! ```
 
 mod bench;
@@ -17,6 +18,7 @@ mod fuzz;
 mod items;
 mod leak;
 mod miri;
+mod standin;
 mod test_files;
 mod toolchain;
 
@@ -43,6 +45,11 @@ commands:
                                   (--smoke: 20000 inputs, fixed seed; default 1000000)
   leak                            vmnet's unit tests and simulator tests under valgrind
                                   --leak-check=full; fails on a definite leak or memory error
+  standin [--level L]... [--valgrind]
+                                  build the stand-in vmnet.framework (standin/) at each macOS
+                                  level (11.0 12.0 15.0 15.4 26.0, or those given) and run
+                                  vmnet's tests on the Apple backend against each; --valgrind
+                                  also runs them under valgrind at the newest level
   bench [--quick]                 the criterion benchmarks of vmnet and a table of frames/s,
                                   Gbit/s and safe/baseline ratios (--quick: short runs)
 
@@ -59,6 +66,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("leak") => leak::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("standin") => standin::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -54,3 +54,47 @@ pub(crate) fn check(
         ))
     }
 }
+
+/// Builds test binaries with `test` (a `cargo test` command, to which `--no-run
+/// --message-format=json` is added) and returns vmnet's as (target name, path); the unit test
+/// binary is named `lib`.
+pub(crate) fn build(test: &mut std::process::Command) -> Result<Vec<(String, String)>, String> {
+    let stdout = crate::toolchain::run_output(test.args(["--no-run", "--message-format=json"]))?;
+    let manifest = super::root().join("vmnet").join("Cargo.toml");
+    let manifest = format!("\"manifest_path\":\"{}\"", manifest.display());
+    let mut binaries = Vec::new();
+    for line in stdout.lines() {
+        if !line.contains("\"reason\":\"compiler-artifact\"") || !line.contains(&manifest) {
+            continue;
+        }
+        let Some(executable) = string_field(line, "executable") else {
+            continue;
+        };
+        let Some(target) = line.split("\"target\":{").nth(1) else {
+            continue;
+        };
+        let (Some(kind), Some(name)) = (
+            target.split("\"kind\":[\"").nth(1),
+            string_field(target, "name"),
+        ) else {
+            continue;
+        };
+        let name = if kind.starts_with("lib\"") {
+            "lib".to_owned()
+        } else if kind.starts_with("test\"") {
+            name
+        } else {
+            continue;
+        };
+        binaries.push((name, executable));
+    }
+    Ok(binaries)
+}
+
+/// The first string value of `"field":"…"` in a JSON line (cargo's paths need no unescaping
+/// on the systems this runs on).
+fn string_field(json: &str, field: &str) -> Option<String> {
+    let start = json.find(&format!("\"{field}\":\""))? + field.len() + 4;
+    let end = json[start..].find('"')? + start;
+    Some(json[start..end].to_owned())
+}

@@ -1,0 +1,226 @@
+//! `cargo xtask standin`: the Apple backend (`vmnet/src/backend/apple`) run on Linux against
+//! the stand-in vmnet.framework (`standin/`), at every macOS level.
+//!
+//! 1. Builds the stand-in once per level, each exporting only that level's symbols, into
+//!    `target/standin/<level>/libvmnet.so`, with `libdispatch.so` beside it (one library
+//!    serves vmnet, XPC, CoreFoundation and libdispatch; its soname is `libvmnet.so`).
+//! 2. Builds vmnet's test binaries with `--cfg vmnet_standin` (the Apple backend becomes the
+//!    platform; `vmnet-sys` links the stand-in), linked against the newest level, in their own
+//!    target directory (`target/standin/build`), so the normal build is not invalidated.
+//! 3. Runs the listed test files against each level (`LD_LIBRARY_PATH`). A binary that
+//!    imported a symbol newer than the level strongly would not even load there: the 11.0 run
+//!    is the run-time proof that nothing newer is imported strongly, generics instantiated in
+//!    the test crates included.
+//! 4. With `--valgrind`, runs them once more at the newest level under valgrind's memcheck
+//!    (the arguments of `cargo xtask leak`): no definite leak, no invalid access.
+//!
+//! Needs the system's BlocksRuntime (`apt-get install libblocksruntime-dev`), which `block2`
+//! and the stand-in link. Prints a table of tests passed per level and file.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// The macOS levels, with the stand-in's feature for each (none: macOS 11.0).
+const LEVELS: &[(&str, Option<&str>)] = &[
+    ("11.0", None),
+    ("12.0", Some("macos-12")),
+    ("15.0", Some("macos-15")),
+    ("15.4", Some("macos-15-4")),
+    ("26.0", Some("macos-26")),
+];
+
+/// Test binaries of vmnet that run on the stand-in: the unit tests (`lib`) and these
+/// integration test files.
+const RUN: &[&str] = &["api"];
+
+/// Integration test files that do not run on the stand-in, and why.
+const NOT_RUN: &[(&str, &str)] = &[
+    (
+        "sim_interface",
+        "the simulator's own segment (capacities, counters, runt frames); not yet ported to the backend harness",
+    ),
+    (
+        "sim_alloc",
+        "allocation counts of the simulator's packet path",
+    ),
+    (
+        "stress_sim",
+        "the simulator's segment under load; not yet ported to the backend harness",
+    ),
+    (
+        "sim_network",
+        "the simulator's network objects; not yet ported to the backend harness",
+    ),
+    ("sim_network_leaks", "the simulator's own object counter"),
+    (
+        "bridge_alloc",
+        "allocation counts of the bridge on the simulator",
+    ),
+    (
+        "bridge_e2e",
+        "the bridge on the simulator's segment; not yet ported to the backend harness",
+    ),
+    (
+        "async_sim",
+        "async I/O on the simulator's segment; not yet ported to the backend harness",
+    ),
+    (
+        "macos_vmnet",
+        "real vmnet.framework with privileges (macOS only)",
+    ),
+];
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let mut valgrind = false;
+    let mut only: Vec<&str> = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--valgrind" => valgrind = true,
+            "--level" => {
+                let level = args.next().ok_or("--level needs a level, e.g. 11.0")?;
+                let known = LEVELS.iter().find(|(l, _)| l == level).ok_or_else(|| {
+                    format!(
+                        "unknown level {level}; the levels are {}",
+                        LEVELS
+                            .iter()
+                            .map(|(l, _)| *l)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?;
+                only.push(known.0);
+            }
+            other => return Err(format!("standin: unknown argument `{other}`")),
+        }
+    }
+    crate::test_files::check("the stand-in", "xtask/src/standin.rs", RUN, NOT_RUN)?;
+    let started = Instant::now();
+    let root = crate::toolchain::target_dir().join("standin");
+    let levels: Vec<(&str, PathBuf)> = LEVELS
+        .iter()
+        .filter(|(level, _)| only.is_empty() || only.contains(level))
+        .map(|&(level, feature)| Ok((level, build_level(&root, level, feature)?)))
+        .collect::<Result<_, String>>()?;
+    let newest = root.join(LEVELS[LEVELS.len() - 1].0);
+    if !newest.join("libvmnet.so").exists() {
+        build_level(
+            &root,
+            LEVELS[LEVELS.len() - 1].0,
+            LEVELS[LEVELS.len() - 1].1,
+        )?;
+    }
+    let binaries = build_tests(&root, &newest)?;
+
+    let mut table = Vec::new();
+    for (level, dir) in &levels {
+        for target in std::iter::once(&"lib").chain(RUN) {
+            let path = binary(&binaries, target)?;
+            let passed = run_tests(level, target, Command::new(path), dir)?;
+            table.push((level.to_string(), target.to_string(), passed));
+        }
+    }
+    if valgrind {
+        let (level, dir) = levels.last().ok_or("no level selected")?;
+        for target in std::iter::once(&"lib").chain(RUN) {
+            let path = binary(&binaries, target)?;
+            let mut cmd = Command::new("valgrind");
+            cmd.args(crate::leak::VALGRIND_ARGS)
+                .arg(path)
+                .env("VMNET_TEST_SMALL", "1");
+            let passed = run_tests(level, target, cmd, dir)?;
+            table.push((format!("{level} valgrind"), target.to_string(), passed));
+        }
+    }
+    eprintln!("\nxtask: the Apple backend on the stand-in framework, tests passed:");
+    eprintln!("  {:<15} {:<8} passed", "macOS level", "tests");
+    for (level, target, passed) in &table {
+        eprintln!("  {level:<15} {target:<8} {passed}");
+    }
+    eprintln!(
+        "xtask: standin passed: {} runs in {} s",
+        table.len(),
+        started.elapsed().as_secs()
+    );
+    Ok(())
+}
+
+/// Builds the stand-in for `level` and installs it as `<root>/<level>/libvmnet.so` with a
+/// `libdispatch.so` link beside it; returns that directory.
+fn build_level(root: &Path, level: &str, feature: Option<&str>) -> Result<PathBuf, String> {
+    let build_dir = root.join("lib-build");
+    let mut cmd = crate::toolchain::cargo();
+    cmd.args(["build", "-p", "vmnet-standin"])
+        .env("CARGO_TARGET_DIR", &build_dir);
+    if let Some(feature) = feature {
+        cmd.args(["--features", feature]);
+    }
+    super::run(&mut cmd)?;
+    let built = build_dir.join("debug").join("libvmnet_standin.so");
+    let dir = root.join(level);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let lib = dir.join("libvmnet.so");
+    std::fs::copy(&built, &lib)
+        .map_err(|e| format!("cannot copy {} to {}: {e}", built.display(), lib.display()))?;
+    let dispatch = dir.join("libdispatch.so");
+    let _ = std::fs::remove_file(&dispatch);
+    std::os::unix::fs::symlink("libvmnet.so", &dispatch)
+        .map_err(|e| format!("cannot link {}: {e}", dispatch.display()))?;
+    Ok(dir)
+}
+
+/// Builds vmnet's test binaries for the stand-in, linked against the library in `link_dir`.
+fn build_tests(root: &Path, link_dir: &Path) -> Result<Vec<(String, String)>, String> {
+    let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+    if !flags.is_empty() {
+        flags.push(' ');
+    }
+    flags.push_str("--cfg vmnet_standin");
+    let mut cmd = crate::toolchain::cargo();
+    cmd.args(["test", "-p", "vmnet", "--all-features"])
+        .env("RUSTFLAGS", flags)
+        .env("VMNET_STANDIN_DIR", link_dir)
+        .env("CARGO_TARGET_DIR", root.join("build"));
+    crate::test_files::build(&mut cmd)
+}
+
+fn binary<'a>(binaries: &'a [(String, String)], target: &str) -> Result<&'a str, String> {
+    binaries
+        .iter()
+        .find(|(name, _)| name == target)
+        .map(|(_, path)| path.as_str())
+        .ok_or_else(|| {
+            format!("cargo built no test binary `{target}` for vmnet: update xtask/src/standin.rs")
+        })
+}
+
+/// Runs one test binary (through `cmd`) against the stand-in in `dir`; returns how many tests
+/// passed. Its output is shown when it fails.
+fn run_tests(level: &str, target: &str, mut cmd: Command, dir: &Path) -> Result<usize, String> {
+    cmd.arg("--quiet")
+        .env("LD_LIBRARY_PATH", dir)
+        .current_dir(super::root());
+    let t0 = Instant::now();
+    let out = cmd
+        .output()
+        .map_err(|e| format!("could not start {cmd:?}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let passed = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("test result: ok. "))
+        .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
+        .sum::<usize>();
+    if !out.status.success() {
+        return Err(format!(
+            "tests `{target}` failed on the stand-in at macOS {level} ({}):\n{stdout}\n{stderr}",
+            out.status
+        ));
+    }
+    eprintln!(
+        "xtask: macOS {level}: {target}: {passed} passed ({:.1} s)",
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(passed)
+}
