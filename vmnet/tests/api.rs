@@ -235,7 +235,9 @@ fn unicast_reaches_only_its_owner_and_broadcast_reaches_everyone() {
     }
     // The network sees the broadcast (the simulator's host also sees unicast frames).
     loop {
-        let seen = host.recv_timeout(SOON).expect("the broadcast reached the network");
+        let seen = host
+            .recv_timeout(SOON)
+            .expect("the broadcast reached the network");
         if seen == bcast {
             break;
         }
