@@ -9,6 +9,7 @@
 //! cargo xtask leak                            the simulator's tests under valgrind
 //! cargo xtask bench [--quick]                 the benchmarks, with a table of results
 //! cargo xtask standin [--level L] [--valgrind] the Apple backend on the stand-in framework
+//! cargo xtask standin --clippy                clippy on vmnet as built for the stand-in
 //! ```
 
 mod bench;
@@ -45,11 +46,12 @@ commands:
                                   (--smoke: 20000 inputs, fixed seed; default 1000000)
   leak                            vmnet's unit tests and simulator tests under valgrind
                                   --leak-check=full; fails on a definite leak or memory error
-  standin [--level L]... [--valgrind]
+  standin [--level L]... [--valgrind] | --clippy
                                   build the stand-in vmnet.framework (standin/) at each macOS
                                   level (11.0 12.0 15.0 15.4 26.0, or those given) and run
                                   vmnet's tests on the Apple backend against each; --valgrind
-                                  also runs them under valgrind at the newest level
+                                  also runs them under valgrind at the newest level; --clippy
+                                  lints vmnet as built for the stand-in instead
   bench [--quick]                 the criterion benchmarks of vmnet and a table of frames/s,
                                   Gbit/s and safe/baseline ratios (--quick: short runs)
 

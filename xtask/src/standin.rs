@@ -14,6 +14,9 @@
 //! 4. With `--valgrind`, runs them once more at the newest level under valgrind's memcheck
 //!    (the arguments of `cargo xtask leak`): no definite leak, no invalid access.
 //!
+//! `--clippy` instead runs clippy (`-D warnings`) on vmnet as built for the stand-in: the Apple
+//! backend's code as Linux compiles it.
+//!
 //! Needs the system's BlocksRuntime (`apt-get install libblocksruntime-dev`), which `block2`
 //! and the stand-in link. Prints a table of tests passed per level and file.
 
@@ -73,11 +76,13 @@ const NOT_RUN: &[(&str, &str)] = &[
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut valgrind = false;
+    let mut clippy = false;
     let mut only: Vec<&str> = Vec::new();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--valgrind" => valgrind = true,
+            "--clippy" => clippy = true,
             "--level" => {
                 let level = args.next().ok_or("--level needs a level, e.g. 11.0")?;
                 let known = LEVELS.iter().find(|(l, _)| l == level).ok_or_else(|| {
@@ -95,9 +100,19 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             other => return Err(format!("standin: unknown argument `{other}`")),
         }
     }
-    crate::test_files::check("the stand-in", "xtask/src/standin.rs", RUN, NOT_RUN)?;
     let started = Instant::now();
     let root = crate::toolchain::target_dir().join("standin");
+    if clippy {
+        let (level, feature) = LEVELS[LEVELS.len() - 1];
+        let dir = build_level(&root, level, feature)?;
+        let mut cmd = standin_cargo(&root, &dir);
+        cmd.args(["clippy", "-p", "vmnet", "--all-features", "--all-targets"])
+            .args(["--", "-D", "warnings"]);
+        super::run(&mut cmd)?;
+        eprintln!("xtask: clippy of the Apple backend built for Linux passed");
+        return Ok(());
+    }
+    crate::test_files::check("the stand-in", "xtask/src/standin.rs", RUN, NOT_RUN)?;
     let levels: Vec<(&str, PathBuf)> = LEVELS
         .iter()
         .filter(|(level, _)| only.is_empty() || only.contains(level))
@@ -170,18 +185,25 @@ fn build_level(root: &Path, level: &str, feature: Option<&str>) -> Result<PathBu
     Ok(dir)
 }
 
-/// Builds vmnet's test binaries for the stand-in, linked against the library in `link_dir`.
-fn build_tests(root: &Path, link_dir: &Path) -> Result<Vec<(String, String)>, String> {
+/// Cargo building for the stand-in: `--cfg vmnet_standin` added to `RUSTFLAGS`, linking the
+/// library in `link_dir`, in its own target directory under `root`.
+fn standin_cargo(root: &Path, link_dir: &Path) -> Command {
     let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
     if !flags.is_empty() {
         flags.push(' ');
     }
     flags.push_str("--cfg vmnet_standin");
     let mut cmd = crate::toolchain::cargo();
-    cmd.args(["test", "-p", "vmnet", "--all-features"])
-        .env("RUSTFLAGS", flags)
+    cmd.env("RUSTFLAGS", flags)
         .env("VMNET_STANDIN_DIR", link_dir)
         .env("CARGO_TARGET_DIR", root.join("build"));
+    cmd
+}
+
+/// Builds vmnet's test binaries for the stand-in, linked against the library in `link_dir`.
+fn build_tests(root: &Path, link_dir: &Path) -> Result<Vec<(String, String)>, String> {
+    let mut cmd = standin_cargo(root, link_dir);
+    cmd.args(["test", "-p", "vmnet", "--all-features"]);
     crate::test_files::build(&mut cmd)
 }
 
