@@ -29,7 +29,7 @@ const RUN: &[&str] = &[
     "sim_network_leaks",
     "bridge_alloc",
     "bridge_e2e",
-    "async_sim",
+    "async_io",
 ];
 
 /// Integration test files that do not run under valgrind, and why.

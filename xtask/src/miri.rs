@@ -29,7 +29,7 @@ const RUN: &[&str] = &[
 const NOT_RUN: &[(&str, &str)] = &[
     ("macos_vmnet", "real vmnet.framework (macOS only)"),
     (
-        "async_sim",
+        "async_io",
         "tokio's I/O driver: Miri runs it only in part (no level-triggered epoll, no poll)",
     ),
     (

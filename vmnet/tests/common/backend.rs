@@ -15,7 +15,7 @@ pub use imp::{Host, Net};
 #[cfg(not(vmnet_standin))]
 mod imp {
     use vmnet::sim::{HostPort, Segment};
-    use vmnet::{Capabilities, Interface, InterfaceConfig, Mode, NetworkConfiguration};
+    use vmnet::{Capabilities, Feature, Interface, InterfaceConfig, Mode, NetworkConfiguration};
 
     /// The simulator's host endpoint has the methods the tests use.
     pub type Host = HostPort;
@@ -32,9 +32,31 @@ mod imp {
             }
         }
 
+        /// A network on a system without `feature`, where the backend can give one (`None`
+        /// where it cannot: the stand-in at a level that has the feature). The simulator
+        /// always can: a segment with every capability but that one.
+        pub fn without(feature: Feature) -> Option<Self> {
+            Some(Self {
+                seg: Segment::builder()
+                    .capabilities(Capabilities::ALL.without(feature))
+                    .build(),
+            })
+        }
+
         /// Which backend runs the test, for messages.
         pub fn name(&self) -> &'static str {
             "simulator"
+        }
+
+        /// Interfaces started on this network and not yet stopped.
+        pub fn running_interfaces(&self) -> usize {
+            self.seg.stats().interfaces
+        }
+
+        /// Frames dropped on this network so far (full receive queues, frames too large for
+        /// their receiver).
+        pub fn dropped(&self) -> u64 {
+            self.seg.stats().dropped
         }
 
         pub fn start(&self, config: &InterfaceConfig) -> vmnet::Result<Interface> {
@@ -73,7 +95,9 @@ mod imp {
     use std::sync::{Mutex, MutexGuard, PoisonError};
     use std::time::{Duration, Instant};
 
-    use vmnet::{Capabilities, Interface, InterfaceConfig, MacAddr, Mode, NetworkConfiguration};
+    use vmnet::{
+        Capabilities, Feature, Interface, InterfaceConfig, MacAddr, Mode, NetworkConfiguration,
+    };
 
     use super::super::SOON;
 
@@ -87,6 +111,7 @@ mod imp {
         fn vmnet_standin_host_mac(out: *mut u8);
         fn vmnet_standin_fault(kind: u32, arg: u64);
         fn vmnet_standin_level() -> *const c_char;
+        fn vmnet_standin_dropped() -> u64;
     }
 
     /// Live-object kinds of `vmnet_standin_live`.
@@ -97,6 +122,7 @@ mod imp {
         (3, "blocks"),
         (4, "interfaces"),
     ];
+    const LIVE_INTERFACES: u32 = 4;
     const LIVE_ALL: u32 = 5;
 
     /// Fault kinds of `vmnet_standin_fault` (standin/src/faults.rs).
@@ -160,9 +186,28 @@ mod imp {
             Self { _turn: turn }
         }
 
+        /// The stand-in's network if its level lacks `feature`, else `None` (the test has
+        /// nothing to check at this level).
+        pub fn without(feature: Feature) -> Option<Self> {
+            let net = Self::new();
+            (!net.capabilities().has(feature)).then_some(net)
+        }
+
         /// Which backend runs the test, for messages.
         pub fn name(&self) -> &'static str {
             "Apple backend on the stand-in framework"
+        }
+
+        /// Interfaces started and not yet stopped (the stand-in's count).
+        pub fn running_interfaces(&self) -> usize {
+            usize::try_from(self.live(LIVE_INTERFACES)).expect("a count")
+        }
+
+        /// Frames the stand-in dropped since this test began (full receive queues, frames
+        /// too large for their receiver).
+        pub fn dropped(&self) -> u64 {
+            // SAFETY: a plain query of the stand-in's counters.
+            unsafe { vmnet_standin_dropped() }
         }
 
         /// The macOS level the stand-in library in use was built for ("11.0" … "26.0").

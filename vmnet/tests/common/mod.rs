@@ -49,7 +49,7 @@ pub fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send +
 }
 
 /// The next frame the host sees, waiting (bounded) for it.
-pub fn host_recv(host: &HostPort) -> Vec<u8> {
+pub fn host_recv(host: &backend::Host) -> Vec<u8> {
     host.recv_timeout(SOON).expect("no frame reached the host")
 }
 
