@@ -480,15 +480,22 @@ impl EventThread {
         let observed = notifier.clone();
         let exited = Arc::new((Mutex::new(false), Condvar::new()));
         let done = exited.clone();
+        // Start returns only once the thread runs: a thread's start-up allocates, and one
+        // scheduled late would do so in the middle of the caller's steady state (seen as a
+        // stray allocation in bridge_alloc under load).
+        let started = Arc::new(std::sync::Barrier::new(2));
+        let running = started.clone();
         let handle = thread::Builder::new()
             .name("vmnet-sim-events".into())
             .spawn(move || {
+                running.wait();
                 while let Some(queued) = watched.next_event() {
                     notifier.signal(Some(queued as u64));
                 }
                 *done.0.lock().unwrap_or_else(PoisonError::into_inner) = true;
                 done.1.notify_all();
             })?;
+        started.wait();
         port.set_event_thread(handle.thread().clone(), observed);
         Ok(Self {
             id: handle.thread().id(),
