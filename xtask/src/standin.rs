@@ -35,7 +35,7 @@ const LEVELS: &[(&str, Option<&str>)] = &[
 
 /// Test binaries of vmnet that run on the stand-in: the unit tests (`lib`) and these
 /// integration test files.
-const RUN: &[&str] = &["api", "async_io"];
+const RUN: &[&str] = &["api", "async_io", "bridge_e2e"];
 
 /// Integration test files that do not run on the stand-in, and why.
 const NOT_RUN: &[(&str, &str)] = &[
@@ -59,10 +59,6 @@ const NOT_RUN: &[(&str, &str)] = &[
     (
         "bridge_alloc",
         "allocation counts of the bridge on the simulator",
-    ),
-    (
-        "bridge_e2e",
-        "the bridge on the simulator's segment; not yet ported to the backend harness",
     ),
     (
         "macos_vmnet",

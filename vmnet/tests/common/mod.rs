@@ -77,7 +77,29 @@ impl Drop for TempDir {
     }
 }
 
-/// A segment with one started interface, and the segment's host port.
+/// One shared-mode interface started on a [`backend::Net`], with the network's host endpoint
+/// and the interface's MAC address: [`setup`] on either backend (the network stays with the
+/// test, which declares it first so that it is dropped last).
+pub struct NetSetup {
+    pub host: backend::Host,
+    pub mac: MacAddr,
+    pub iface: Interface,
+}
+
+/// Starts one shared-mode interface on `net` (see [`NetSetup`]).
+pub fn net_setup(net: &backend::Net) -> NetSetup {
+    let iface = net.start(&InterfaceConfig::shared()).unwrap();
+    let mac = iface.parameters().mac_address().unwrap();
+    NetSetup {
+        host: net.host(),
+        mac,
+        iface,
+    }
+}
+
+/// A segment with one started interface, and the segment's host port, for the tests that
+/// need the simulator's own segment (its queue capacities, its counters); [`net_setup`] on
+/// either backend otherwise.
 pub struct Setup {
     pub seg: Segment,
     pub host: HostPort,
