@@ -11,7 +11,10 @@
 //!    imported a symbol newer than the level strongly would not even load there: the 11.0 run
 //!    is the run-time proof that nothing newer is imported strongly, generics instantiated in
 //!    the test crates included.
-//! 4. With `--valgrind`, runs them once more at the newest level under valgrind's memcheck
+//! 4. Runs the examples (`bridgeable`, `network` where the level has network objects,
+//!    `capture`) and `vmnet-bridge` (a datagram VM sends one frame; SIGTERM ends it) against
+//!    each level: a smoke run of real programs on the Apple backend.
+//! 5. With `--valgrind`, runs them once more at the newest level under valgrind's memcheck
 //!    (the arguments of `cargo xtask leak`): no definite leak, no invalid access.
 //!
 //! `--clippy` instead runs clippy (`-D warnings`) on vmnet as built for the stand-in: the Apple
@@ -119,6 +122,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         )?;
     }
     let binaries = build_tests(&root, &newest)?;
+    let programs = build_programs(&root, &newest)?;
 
     let mut table = Vec::new();
     for (level, dir) in &levels {
@@ -127,6 +131,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             let passed = run_tests(level, target, Command::new(path), dir)?;
             table.push((level.to_string(), target.to_string(), passed));
         }
+    }
+    for (level, dir) in &levels {
+        smoke(level, dir, &programs)?;
     }
     if valgrind {
         let (level, dir) = levels.last().ok_or("no level selected")?;
@@ -141,9 +148,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
     }
     eprintln!("\nxtask: the Apple backend on the stand-in framework, tests passed:");
-    eprintln!("  {:<15} {:<8} passed", "macOS level", "tests");
+    eprintln!("  {:<15} {:<16} passed", "macOS level", "tests");
     for (level, target, passed) in &table {
-        eprintln!("  {level:<15} {target:<8} {passed}");
+        eprintln!("  {level:<15} {target:<16} {passed}");
     }
     eprintln!(
         "xtask: standin passed: {} runs in {} s",
@@ -197,6 +204,129 @@ fn build_tests(root: &Path, link_dir: &Path) -> Result<Vec<(String, String)>, St
     let mut cmd = standin_cargo(root, link_dir);
     cmd.args(["test", "-p", "vmnet", "--all-features"]);
     crate::test_files::build(&mut cmd)
+}
+
+/// The examples and `vmnet-bridge`, built for the stand-in like the tests.
+struct Programs {
+    dir: PathBuf,
+}
+
+fn build_programs(root: &Path, link_dir: &Path) -> Result<Programs, String> {
+    let mut cmd = standin_cargo(root, link_dir);
+    cmd.args([
+        "build",
+        "-p",
+        "vmnet",
+        "--all-features",
+        "--examples",
+        "--bins",
+    ]);
+    super::run(&mut cmd)?;
+    Ok(Programs {
+        dir: root.join("build").join("debug"),
+    })
+}
+
+/// Runs the examples and `vmnet-bridge` briefly against the stand-in in `dir`.
+fn smoke(level: &str, dir: &Path, programs: &Programs) -> Result<(), String> {
+    let t0 = Instant::now();
+    let example = |name: &str| {
+        let mut cmd = Command::new(programs.dir.join("examples").join(name));
+        cmd.env("LD_LIBRARY_PATH", dir);
+        cmd
+    };
+    let listed = crate::toolchain::output(&mut example("bridgeable"))
+        .map_err(|e| format!("example bridgeable at macOS {level}: {e}"))?;
+    if !listed.contains("en0") {
+        return Err(format!(
+            "example bridgeable at macOS {level} listed no en0:\n{listed}"
+        ));
+    }
+    let network = example("network").output().map_err(|e| e.to_string())?;
+    let has_networks = level.starts_with("26");
+    if network.status.success() != has_networks {
+        return Err(format!(
+            "example network at macOS {level}: exit {} (expected {}):\n{}",
+            network.status,
+            if has_networks { "success" } else { "failure" },
+            String::from_utf8_lossy(&network.stderr)
+        ));
+    }
+    let scratch = std::env::temp_dir().join(format!("vmnet-standin-smoke-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
+    let pcap = scratch.join("capture.pcap");
+    crate::toolchain::output(example("capture").args(["--seconds", "1", "-o"]).arg(&pcap))
+        .map_err(|e| format!("example capture at macOS {level}: {e}"))?;
+    let header = std::fs::read(&pcap).map_err(|e| format!("{}: {e}", pcap.display()))?;
+    if header.len() < 24 || header[..4] != [0xd4, 0xc3, 0xb2, 0xa1] {
+        return Err(format!(
+            "example capture at macOS {level} wrote no pcap file header"
+        ));
+    }
+    bridge_smoke(level, dir, programs, &scratch)?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    eprintln!(
+        "xtask: macOS {level}: examples and vmnet-bridge ran ({:.1} s)",
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `vmnet-bridge --listen` on a datagram socket: a "VM" sends one broadcast frame; after
+/// SIGTERM the bridge must exit cleanly and count the frame.
+fn bridge_smoke(
+    level: &str,
+    dir: &Path,
+    programs: &Programs,
+    scratch: &Path,
+) -> Result<(), String> {
+    use std::os::unix::net::UnixDatagram;
+    use std::time::Duration;
+
+    let socket = scratch.join("bridge.sock");
+    let mut child = Command::new(programs.dir.join("vmnet-bridge"))
+        .args([
+            "--mode",
+            "shared",
+            "--framing",
+            "datagram",
+            "--listen",
+            "--socket",
+        ])
+        .arg(&socket)
+        .env("LD_LIBRARY_PATH", dir)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not start vmnet-bridge: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !socket.exists() {
+        if Instant::now() >= deadline || child.try_wait().map_err(|e| e.to_string())?.is_some() {
+            let _ = child.kill();
+            let out = child.wait_with_output().map_err(|e| e.to_string())?;
+            return Err(format!(
+                "vmnet-bridge at macOS {level} never bound its socket:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let vm = UnixDatagram::bind(scratch.join("vm.sock")).map_err(|e| e.to_string())?;
+    let mut frame = vec![0xffu8; 6];
+    frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x42, 0x88, 0xb5]);
+    frame.resize(60, 0x5a);
+    vm.send_to(&frame, &socket)
+        .map_err(|e| format!("sending to vmnet-bridge: {e}"))?;
+    std::thread::sleep(Duration::from_millis(300));
+    crate::toolchain::output(Command::new("kill").args(["-TERM", &child.id().to_string()]))?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() || !stderr.contains("from VM: 1 packets") {
+        return Err(format!(
+            "vmnet-bridge at macOS {level}: exit {}, expected success and one frame from the VM:\n{stderr}",
+            out.status
+        ));
+    }
+    Ok(())
 }
 
 fn binary<'a>(binaries: &'a [(String, String)], target: &str) -> Result<&'a str, String> {
