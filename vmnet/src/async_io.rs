@@ -46,6 +46,7 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -58,14 +59,30 @@ use crate::error::{Error, Result};
 use crate::interface::{Interface, ReadHalf, WriteHalf};
 use crate::params::Parameters;
 
-/// The reading side of [`Interface`] and [`ReadHalf`], so one implementation serves both.
-trait Reader {
-    fn read_batch(&mut self, batch: &mut PacketBatch) -> Result<usize>;
-    fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>>;
-    fn params(&self) -> &Parameters;
+/// What an [`AsyncReader`] reads from: [`Interface`] or [`ReadHalf`]. Sealed.
+pub trait Readable: sealed::Sealed + AsRawFd + Unpin {}
+
+impl Readable for Interface {}
+impl Readable for ReadHalf {}
+
+mod sealed {
+    use crate::batch::PacketBatch;
+    use crate::error::Result;
+    use crate::params::Parameters;
+
+    /// The reading side of [`Interface`](crate::Interface) and
+    /// [`ReadHalf`](crate::ReadHalf), so one implementation serves both; and keeps
+    /// [`Readable`](super::Readable) and [`PacketSource`](super::PacketSource) implemented by
+    /// this crate only.
+    #[allow(unreachable_pub)] // must be `pub` to bound a public trait; its module is private
+    pub trait Sealed {
+        fn read_batch(&mut self, batch: &mut PacketBatch) -> Result<usize>;
+        fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>>;
+        fn params(&self) -> &Parameters;
+    }
 }
 
-impl Reader for Interface {
+impl sealed::Sealed for Interface {
     fn params(&self) -> &Parameters {
         self.parameters()
     }
@@ -77,7 +94,7 @@ impl Reader for Interface {
     }
 }
 
-impl Reader for ReadHalf {
+impl sealed::Sealed for ReadHalf {
     fn params(&self) -> &Parameters {
         self.parameters()
     }
@@ -89,9 +106,81 @@ impl Reader for ReadHalf {
     }
 }
 
-/// An interface (or read half) registered with the reactor, and whether to try one read
-/// before trusting the reactor's readiness.
-struct Registered<T: std::os::fd::AsRawFd> {
+/// Registering with tokio's reactor failed; the interface (or half) is given back, still
+/// running, with the reactor's error. As tokio's own `AsyncFdRegisterError`.
+///
+/// Converts into [`io::Error`] and [`Error`] (dropping, and so stopping, what it holds) for
+/// `?` in functions that do not want it back.
+pub struct RegisterError<T> {
+    inner: T,
+    error: io::Error,
+}
+
+impl<T> RegisterError<T> {
+    /// What failed to register, and why.
+    pub fn into_parts(self) -> (T, io::Error) {
+        (self.inner, self.error)
+    }
+
+    /// What failed to register, still running.
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+
+    /// The reactor's error.
+    pub fn error(&self) -> &io::Error {
+        &self.error
+    }
+}
+
+impl<T> fmt::Debug for RegisterError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegisterError")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Display for RegisterError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "tokio's reactor did not accept the interface's readiness descriptor (is the \
+             runtime built with I/O enabled?)",
+        )
+    }
+}
+
+impl<T> std::error::Error for RegisterError<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl<T> From<RegisterError<T>> for io::Error {
+    fn from(e: RegisterError<T>) -> Self {
+        e.error
+    }
+}
+
+impl<T> From<RegisterError<T>> for Error {
+    fn from(e: RegisterError<T>) -> Self {
+        Error::Io(e.error)
+    }
+}
+
+/// An [`Interface`] (or a [`ReadHalf`]) whose reads are `async`, for tokio (feature `tokio`):
+/// [`AsyncInterface`] and [`AsyncReadHalf`].
+///
+/// Reads wait on the interface's readiness descriptor through tokio's reactor; writes (on
+/// [`AsyncInterface`]) are synchronous pass-throughs (vmnet writes never block). The packet
+/// path allocates nothing: [`read_batch`](Self::read_batch) fills a [`PacketBatch`] you
+/// allocate once.
+///
+/// Dropping an `AsyncInterface` drops the interface, which stops it and waits (bounded by the
+/// stop timeout) for vmnet: a short blocking wait on the current thread. To stop from async
+/// code without blocking a runtime thread, take the interface out with
+/// [`into_inner`](Self::into_inner) and stop it in `tokio::task::spawn_blocking`.
+pub struct AsyncReader<T: Readable> {
     fd: AsyncFd<T>,
     /// Read before consulting the reactor, until a read finds nothing. Set on registration:
     /// packets may already be queued while the descriptor is clear (the previous owner did
@@ -101,84 +190,7 @@ struct Registered<T: std::os::fd::AsRawFd> {
     optimistic: bool,
 }
 
-impl<T: std::os::fd::AsRawFd + Reader> Registered<T> {
-    fn new(inner: T) -> io::Result<Self> {
-        // Panics outside a runtime, as documented on the public `new`s.
-        // SAFETY: `inner` is an `Interface` or a `ReadHalf`, whose `as_raw_fd` is always the
-        // read end of its notifier's pipe: an open descriptor owned by the notifier, which
-        // the `AsyncFd` keeps alive (through `inner`) until it is dropped or `into_inner`
-        // deregisters it; it never changes and is never closed before.
-        let fd = unsafe { AsyncFd::register_with_interest(inner, Interest::READABLE) }
-            .map_err(io::Error::from)?;
-        Ok(Self {
-            fd,
-            optimistic: true,
-        })
-    }
-
-    /// Polls `read` until it returns something. `read` answers `Ok(None)` for "nothing now".
-    ///
-    /// Each call either reads (and returns `Ready`) or reads nothing and returns `Pending`
-    /// with the waker registered: state changes only together with a `Ready` result, which is
-    /// what makes the futures built on it cancellation-safe.
-    fn poll_with<R>(
-        &mut self,
-        cx: &mut Context<'_>,
-        mut read: impl FnMut(&mut T) -> Result<Option<R>>,
-    ) -> Poll<Result<R>> {
-        if self.optimistic {
-            match read(self.fd.get_mut()) {
-                Ok(Some(r)) => return Poll::Ready(Ok(r)),
-                Ok(None) => self.optimistic = false,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-        loop {
-            let mut guard = ready!(self.fd.poll_read_ready_mut(cx)).map_err(Error::Io)?;
-            match read(guard.get_inner_mut()) {
-                Ok(Some(r)) => return Poll::Ready(Ok(r)),
-                // Drained: forget the readiness tokio saw (unless a newer event arrived in the
-                // meantime, which tokio keeps) and wait for the next one.
-                Ok(None) => guard.clear_ready(),
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-    }
-
-    /// A buffer that cannot hold the largest packet is an error at once, not after waiting.
-    fn check_len(&self, len: usize) -> Result<()> {
-        self.fd.get_ref().params().check_read_len(len)
-    }
-
-    fn poll_read_batch(
-        &mut self,
-        cx: &mut Context<'_>,
-        batch: &mut PacketBatch,
-    ) -> Poll<Result<usize>> {
-        self.check_len(batch.slot_size())?;
-        self.poll_with(cx, |r| Ok(Some(r.read_batch(batch)?).filter(|&n| n > 0)))
-    }
-
-    async fn read_batch(&mut self, batch: &mut PacketBatch) -> Result<usize> {
-        poll_fn(|cx| self.poll_read_batch(cx, batch)).await
-    }
-
-    async fn recv(&mut self, buf: &mut [u8]) -> Result<usize> {
-        self.check_len(buf.len())?;
-        poll_fn(|cx| self.poll_with(cx, |r| r.read(buf))).await
-    }
-}
-
-/// An [`Interface`] whose reads are `async`, for tokio (feature `tokio`).
-///
-/// Reads wait on the interface's readiness descriptor through tokio's reactor; writes are
-/// synchronous pass-throughs (vmnet writes never block). The packet path allocates nothing:
-/// [`read_batch`](Self::read_batch) fills a [`PacketBatch`] you allocate once.
-///
-/// Dropping an `AsyncInterface` drops the interface, which stops it and waits (bounded by the
-/// stop timeout) for vmnet: a short blocking wait on the current thread. To stop from async
-/// code without blocking a runtime thread, take the interface out with
-/// [`into_inner`](Self::into_inner) and stop it in `tokio::task::spawn_blocking`.
+/// An [`Interface`] whose reads are `async`; see [`AsyncReader`] for the reading methods.
 ///
 /// ```
 /// # #[cfg(feature = "sim")]
@@ -212,24 +224,28 @@ impl<T: std::os::fd::AsRawFd + Reader> Registered<T> {
 /// # #[cfg(not(feature = "sim"))]
 /// # fn main() {}
 /// ```
-pub struct AsyncInterface {
-    inner: Registered<Interface>,
-}
+pub type AsyncInterface = AsyncReader<Interface>;
 
-impl fmt::Debug for AsyncInterface {
+/// The async reading half of a split [`AsyncInterface`] (see [`AsyncInterface::split`]); see
+/// [`AsyncReader`] for its methods. To join the halves again, take the read half out with
+/// [`into_inner`](AsyncReader::into_inner) and use [`ReadHalf::unsplit`].
+pub type AsyncReadHalf = AsyncReader<ReadHalf>;
+
+impl<T: Readable + fmt::Debug> fmt::Debug for AsyncReader<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncInterface")
-            .field("interface", self.inner.fd.get_ref())
-            .finish()
+        f.debug_struct("AsyncReader")
+            .field("inner", self.fd.get_ref())
+            .finish_non_exhaustive()
     }
 }
 
-impl AsyncInterface {
-    /// Registers `interface`'s readiness descriptor with the current tokio runtime.
+impl<T: Readable> AsyncReader<T> {
+    /// Registers the readiness descriptor of `inner` (an [`Interface`] or a [`ReadHalf`])
+    /// with the current tokio runtime.
     ///
     /// # Errors
-    /// The reactor refused the descriptor (an operating-system error); `interface` is then
-    /// dropped, which stops it.
+    /// The reactor refused the descriptor (an operating-system error): [`RegisterError`]
+    /// gives `inner` back, still running.
     ///
     /// # Panics
     /// Outside a tokio runtime with I/O enabled (`tokio::runtime::Builder::enable_io`; the
@@ -249,15 +265,56 @@ impl AsyncInterface {
     /// # #[cfg(not(feature = "sim"))]
     /// # fn main() {}
     /// ```
-    pub fn new(interface: Interface) -> io::Result<Self> {
-        Ok(Self {
-            inner: Registered::new(interface)?,
-        })
+    pub fn new(inner: T) -> std::result::Result<Self, RegisterError<T>> {
+        // Panics outside a runtime, as documented.
+        // SAFETY: `inner` is an `Interface` or a `ReadHalf` (the trait is sealed), whose
+        // `as_raw_fd` is always the read end of its notifier's pipe: an open descriptor owned
+        // by the notifier, which the `AsyncFd` keeps alive (through `inner`) until it is
+        // dropped or `into_inner` deregisters it; it never changes and is never closed before.
+        match unsafe { AsyncFd::register_with_interest(inner, Interest::READABLE) } {
+            Ok(fd) => Ok(Self {
+                fd,
+                optimistic: true,
+            }),
+            Err(e) => {
+                let (inner, error) = e.into_parts();
+                Err(RegisterError { inner, error })
+            }
+        }
     }
 
     /// What vmnet reported about the interface.
     pub fn parameters(&self) -> &Parameters {
-        self.inner.fd.get_ref().parameters()
+        self.fd.get_ref().params()
+    }
+
+    /// Polls `read` until it returns something. `read` answers `Ok(None)` for "nothing now".
+    ///
+    /// Each call either reads (and returns `Ready`) or reads nothing and returns `Pending`
+    /// with the waker registered: state changes only together with a `Ready` result, which is
+    /// what makes the futures built on it cancellation-safe.
+    fn poll_with<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut read: impl FnMut(&mut T) -> Result<Option<R>>,
+    ) -> Poll<Result<R>> {
+        if self.optimistic {
+            match read(self.fd.get_mut()) {
+                Ok(Some(r)) => return Poll::Ready(Ok(r)),
+                Ok(None) => self.optimistic = false,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        loop {
+            let mut guard = ready!(self.fd.poll_read_ready_mut(cx)).map_err(Error::Io)?;
+            match read(guard.get_inner_mut()) {
+                Ok(Some(r)) => return Poll::Ready(Ok(r)),
+                // Drained: forget the readiness tokio saw (unless a newer event arrived in the
+                // meantime, which tokio keeps) and wait for the next one.
+                Ok(None) => guard.clear_ready(),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
     }
 
     /// Waits until packets are available, then reads as many as are waiting (up to the batch's
@@ -277,17 +334,22 @@ impl AsyncInterface {
     /// # Errors
     /// As [`Interface::read_batch`]; [`Error::Io`] if the reactor fails.
     pub async fn read_batch(&mut self, batch: &mut PacketBatch) -> Result<usize> {
-        self.inner.read_batch(batch).await
+        poll_fn(|cx| self.poll_read_batch(cx, batch)).await
     }
 
     /// Polling form of [`read_batch`](Self::read_batch), for hand-written futures and
     /// streams: `Ready` with at least one packet, or `Pending` having read nothing.
+    ///
+    /// # Errors
+    /// As [`read_batch`](Self::read_batch).
     pub fn poll_read_batch(
         &mut self,
         cx: &mut Context<'_>,
         batch: &mut PacketBatch,
     ) -> Poll<Result<usize>> {
-        self.inner.poll_read_batch(cx, batch)
+        // A buffer that cannot hold the largest packet is an error at once, not after waiting.
+        self.parameters().check_read_len(batch.slot_size())?;
+        self.poll_with(cx, |r| Ok(Some(r.read_batch(batch)?).filter(|&n| n > 0)))
     }
 
     /// Waits for a packet and reads one into `buf`, which must hold the interface's maximum
@@ -297,51 +359,70 @@ impl AsyncInterface {
     /// # Errors
     /// As [`Interface::read`]: [`Error::BufferTooSmall`] for a short buffer.
     pub async fn recv(&mut self, buf: &mut [u8]) -> Result<usize> {
-        self.inner.recv(buf).await
+        self.parameters().check_read_len(buf.len())?;
+        poll_fn(|cx| self.poll_with(cx, |r| r.read(buf))).await
     }
 
+    /// The interface (or half).
+    pub fn get_ref(&self) -> &T {
+        self.fd.get_ref()
+    }
+
+    /// The interface (or half), mutably, for synchronous calls. Reads made through it may
+    /// leave packets queued without a readiness event to announce them, so the next async
+    /// read starts with an attempt before it waits: nothing is missed.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.optimistic = true;
+        self.fd.get_mut()
+    }
+
+    /// Deregisters from the reactor and gives the interface (or half) back, still running.
+    pub fn into_inner(self) -> T {
+        self.fd.into_inner()
+    }
+
+    /// A stream of the frames this reader receives, one owned `Vec<u8>` each. See
+    /// [`PacketStream`].
+    pub fn into_stream(self) -> PacketStream<Self> {
+        let batch = PacketBatch::for_interface(self.parameters());
+        PacketStream::new(self, batch)
+    }
+}
+
+impl AsyncReader<Interface> {
     /// Writes one frame; `Ok(false)` if vmnet did not take it now. Synchronous: vmnet writes
     /// never block. See [`Interface::write`].
+    ///
+    /// # Errors
+    /// As [`Interface::write`].
     pub fn write(&mut self, frame: &[u8]) -> Result<bool> {
-        self.inner.fd.get_mut().write(frame)
+        self.fd.get_mut().write(frame)
     }
 
     /// Writes a batch; returns how many packets vmnet accepted. Synchronous: vmnet writes never
     /// block. See [`Interface::write_batch`].
+    ///
+    /// # Errors
+    /// As [`Interface::write_batch`].
     pub fn write_batch(&mut self, batch: &mut PacketBatch) -> Result<usize> {
-        self.inner.fd.get_mut().write_batch(batch)
+        self.fd.get_mut().write_batch(batch)
     }
 
     /// Like [`write_batch`](Self::write_batch), from packet `first` on. See
     /// [`Interface::write_batch_from`].
+    ///
+    /// # Errors
+    /// As [`Interface::write_batch_from`].
     pub fn write_batch_from(&mut self, batch: &mut PacketBatch, first: usize) -> Result<usize> {
-        self.inner.fd.get_mut().write_batch_from(batch, first)
-    }
-
-    /// The interface.
-    pub fn get_ref(&self) -> &Interface {
-        self.inner.fd.get_ref()
-    }
-
-    /// The interface, mutably, for synchronous calls. Reads made through it may leave packets
-    /// queued without a readiness event to announce them, so the next async read starts with
-    /// an attempt before it waits: nothing is missed.
-    pub fn get_mut(&mut self) -> &mut Interface {
-        self.inner.optimistic = true;
-        self.inner.fd.get_mut()
-    }
-
-    /// Deregisters from the reactor and gives the interface back, still running.
-    pub fn into_inner(self) -> Interface {
-        self.inner.fd.into_inner()
+        self.fd.get_mut().write_batch_from(batch, first)
     }
 
     /// Splits into an async read half and a (synchronous, never blocking) write half, for two
     /// tasks or a task and a thread.
     ///
     /// # Errors
-    /// Re-registering the read half with the reactor failed; both halves are then dropped,
-    /// which stops the interface.
+    /// Re-registering the read half with the reactor failed: [`RegisterError`] gives both
+    /// halves back, still running.
     ///
     /// ```
     /// # #[cfg(feature = "sim")]
@@ -361,99 +442,30 @@ impl AsyncInterface {
     /// # #[cfg(not(feature = "sim"))]
     /// # fn main() {}
     /// ```
-    pub fn split(self) -> io::Result<(AsyncReadHalf, WriteHalf)> {
+    #[allow(clippy::type_complexity)] // the halves, given back on failure
+    pub fn split(
+        self,
+    ) -> std::result::Result<(AsyncReadHalf, WriteHalf), RegisterError<(ReadHalf, WriteHalf)>> {
         let (read, write) = self.into_inner().split();
-        Ok((AsyncReadHalf::new(read)?, write))
-    }
-
-    /// A stream of the frames this interface receives, one owned `Vec<u8>` each. See
-    /// [`PacketStream`].
-    pub fn into_stream(self) -> PacketStream<Self> {
-        let batch = PacketBatch::for_interface(self.parameters());
-        PacketStream::new(self, batch)
-    }
-}
-
-/// The async reading half of a split [`AsyncInterface`] (see [`AsyncInterface::split`]).
-///
-/// Its methods behave as the same methods of [`AsyncInterface`]. To join the halves again,
-/// take the read half out with [`into_inner`](Self::into_inner) and use
-/// [`ReadHalf::unsplit`].
-pub struct AsyncReadHalf {
-    inner: Registered<ReadHalf>,
-}
-
-impl fmt::Debug for AsyncReadHalf {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncReadHalf").finish_non_exhaustive()
+        match AsyncReadHalf::new(read) {
+            Ok(read) => Ok((read, write)),
+            Err(e) => {
+                let (read, error) = e.into_parts();
+                Err(RegisterError {
+                    inner: (read, write),
+                    error,
+                })
+            }
+        }
     }
 }
 
-impl AsyncReadHalf {
-    /// Registers a read half's readiness descriptor with the current tokio runtime.
+/// What a [`PacketStream`] reads from: [`AsyncInterface`] or [`AsyncReadHalf`].
+pub trait PacketSource: Unpin {
+    /// Polls for at least one packet into `batch`, as [`AsyncReader::poll_read_batch`].
     ///
     /// # Errors
-    /// As [`AsyncInterface::new`].
-    ///
-    /// # Panics
-    /// Outside a tokio runtime with I/O enabled.
-    pub fn new(read: ReadHalf) -> io::Result<Self> {
-        Ok(Self {
-            inner: Registered::new(read)?,
-        })
-    }
-
-    /// What vmnet reported about the interface.
-    pub fn parameters(&self) -> &Parameters {
-        self.inner.fd.get_ref().parameters()
-    }
-
-    /// See [`AsyncInterface::read_batch`] (cancellation-safe, at least one packet).
-    pub async fn read_batch(&mut self, batch: &mut PacketBatch) -> Result<usize> {
-        self.inner.read_batch(batch).await
-    }
-
-    /// See [`AsyncInterface::poll_read_batch`].
-    pub fn poll_read_batch(
-        &mut self,
-        cx: &mut Context<'_>,
-        batch: &mut PacketBatch,
-    ) -> Poll<Result<usize>> {
-        self.inner.poll_read_batch(cx, batch)
-    }
-
-    /// See [`AsyncInterface::recv`].
-    pub async fn recv(&mut self, buf: &mut [u8]) -> Result<usize> {
-        self.inner.recv(buf).await
-    }
-
-    /// The read half.
-    pub fn get_ref(&self) -> &ReadHalf {
-        self.inner.fd.get_ref()
-    }
-
-    /// Deregisters from the reactor and gives the read half back.
-    pub fn into_inner(self) -> ReadHalf {
-        self.inner.fd.into_inner()
-    }
-
-    /// A stream of the frames this half receives. See [`PacketStream`].
-    pub fn into_stream(self) -> PacketStream<Self> {
-        let batch = PacketBatch::for_interface(self.parameters());
-        PacketStream::new(self, batch)
-    }
-}
-
-mod sealed {
-    /// Keeps [`PacketSource`](super::PacketSource) implemented by this crate only.
-    #[allow(unreachable_pub)] // must be `pub` to bound a public trait; its module is private
-    pub trait Sealed {}
-}
-
-/// What a [`PacketStream`] reads from: [`AsyncInterface`] or [`AsyncReadHalf`]. Sealed.
-pub trait PacketSource: sealed::Sealed + Unpin {
-    /// Polls for at least one packet into `batch`, as
-    /// [`AsyncInterface::poll_read_batch`].
+    /// As [`AsyncReader::poll_read_batch`].
     fn poll_read_batch(
         &mut self,
         cx: &mut Context<'_>,
@@ -461,26 +473,13 @@ pub trait PacketSource: sealed::Sealed + Unpin {
     ) -> Poll<Result<usize>>;
 }
 
-impl sealed::Sealed for AsyncInterface {}
-impl sealed::Sealed for AsyncReadHalf {}
-
-impl PacketSource for AsyncInterface {
+impl<T: Readable> PacketSource for AsyncReader<T> {
     fn poll_read_batch(
         &mut self,
         cx: &mut Context<'_>,
         batch: &mut PacketBatch,
     ) -> Poll<Result<usize>> {
-        AsyncInterface::poll_read_batch(self, cx, batch)
-    }
-}
-
-impl PacketSource for AsyncReadHalf {
-    fn poll_read_batch(
-        &mut self,
-        cx: &mut Context<'_>,
-        batch: &mut PacketBatch,
-    ) -> Poll<Result<usize>> {
-        AsyncReadHalf::poll_read_batch(self, cx, batch)
+        AsyncReader::poll_read_batch(self, cx, batch)
     }
 }
 

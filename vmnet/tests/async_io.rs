@@ -397,3 +397,28 @@ async fn read_batch_allocates_nothing_in_steady_state() {
         }
     }
 }
+
+/// A registration the reactor refuses gives the interface back, still running (as tokio's
+/// `AsyncFdRegisterError`): here the descriptor is already registered by someone else.
+#[tokio::test]
+async fn a_refused_registration_gives_the_interface_back() {
+    use std::os::fd::AsRawFd;
+
+    let net = Net::new();
+    let iface = net.start(&InterfaceConfig::shared()).unwrap();
+    let raw = iface.as_raw_fd();
+    // SAFETY: `raw` is the interface's readiness descriptor, open while `iface` (or what it is
+    // given back as) lives, which outlives `other`; `other` only registers it with epoll.
+    let other = unsafe { tokio::io::unix::AsyncFd::register(raw) }.unwrap();
+    let refused = AsyncInterface::new(iface).expect_err("the descriptor is registered twice");
+    assert!(refused.error().raw_os_error().is_some(), "{refused:?}");
+    let iface: Interface = refused.into_inner();
+    drop(other);
+    // Still running: it registers now and moves a frame.
+    let mac = iface.parameters().mac_address().unwrap();
+    let mut iface = AsyncInterface::new(iface).unwrap();
+    let host = net.host();
+    send(&host, mac, 7);
+    let mut batch = PacketBatch::for_interface(iface.parameters());
+    assert_eq!(soon(iface.read_batch(&mut batch)).await.unwrap(), 1);
+}
