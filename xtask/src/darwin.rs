@@ -218,7 +218,10 @@ fn build_program_objects(target: &str) -> Result<Vec<String>, String> {
         // rustc still links too (cargo asks for `link`); `true` stands in for Apple's linker,
         // which this host may lack, so no executable comes out: only the objects matter.
         cmd.args([kind, name, "--", "--emit=obj", "-C", "linker=true"]);
-        super::run(&mut cmd)?;
+        // Quiet unless it fails: rustc warns on every darwin link that `xcrun` (absent here)
+        // could not find the SDK, which is expected and says nothing about the symbols.
+        eprintln!("xtask: compiling {name} for {target} to object files");
+        crate::toolchain::output(&mut cmd)?;
         let found = find();
         if found.is_empty() {
             return Err(format!(
