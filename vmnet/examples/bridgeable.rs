@@ -6,9 +6,11 @@
 //! ```
 
 fn main() -> std::process::ExitCode {
-    if !cfg!(target_os = "macos") {
-        eprintln!("note: no vmnet.framework here; listing the simulator's stand-in interfaces");
-    }
+    #[cfg(all(not(vmnet_framework), feature = "sim"))]
+    eprintln!(
+        "bridgeable: {} (its stand-in interface names)",
+        vmnet::sim::NOTICE
+    );
     match vmnet::bridgeable_interfaces() {
         Ok(names) if names.is_empty() => {
             println!("no interface can be bridged to");

@@ -98,8 +98,8 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 
     #[cfg(all(not(vmnet_framework), feature = "sim"))]
     eprintln!(
-        "capture: vmnet.framework is not available on this system: using the in-process \
-         simulator; its host side broadcasts an ARP request every 250 ms"
+        "capture: {} (its host side broadcasts an ARP request every 250 ms)",
+        vmnet::sim::NOTICE
     );
     let mut iface = Interface::start(&config)?;
     #[cfg(all(not(vmnet_framework), feature = "sim"))]

@@ -14,9 +14,11 @@ use vmnet::{
 };
 
 fn run() -> vmnet::Result<()> {
-    if !cfg!(target_os = "macos") {
-        eprintln!("note: no vmnet.framework here; running on the simulator");
-    }
+    #[cfg(all(not(vmnet_framework), feature = "sim"))]
+    eprintln!(
+        "network: {} (a network is a segment of its own)",
+        vmnet::sim::NOTICE
+    );
     let mut config = NetworkConfiguration::new(Mode::Shared)?;
     // The subnet is given by its first host address (see set_ipv4_subnet).
     config.set_ipv4_subnet(

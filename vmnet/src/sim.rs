@@ -21,6 +21,12 @@ pub use crate::backend::sim::{
     SegmentStats, live_network_objects,
 };
 
+/// What a program says when it runs on the simulator because vmnet.framework is missing, so
+/// every program of this project (and yours, if you like) says it the same way:
+/// `"<program>: {NOTICE} (<what the simulated network does>)"`.
+pub const NOTICE: &str =
+    "vmnet.framework is not available on this system: using the in-process simulator";
+
 /// A simulated network configuration for a shared or host network, on the global segment's
 /// capabilities ([`Capabilities::ALL`](crate::Capabilities::ALL) unless changed). Same as
 /// `Segment::global().network_configuration(mode)`.

@@ -188,8 +188,8 @@ fn run(args: &Args) -> Result<(), String> {
 
     #[cfg(not(vmnet_framework))]
     log(&format!(
-        "vmnet.framework is not available on this system: using the in-process simulator \
-         (the simulated network {} the VM's frames)",
+        "{} (the simulated network {} the VM's frames)",
+        vmnet::sim::NOTICE,
         match args.sim_network {
             SimNetwork::Reflect => "reflects back",
             SimNetwork::Sink => "discards",
