@@ -22,6 +22,7 @@ use std::time::Instant;
 /// Integration test files (`vmnet/tests/*.rs`) that run under valgrind, after the unit tests
 /// (`lib`).
 const RUN: &[&str] = &[
+    "api",
     "sim_interface",
     "sim_alloc",
     "stress_sim",

@@ -9,8 +9,8 @@
 //! that), and says so when Miri is missing. Test files Miri cannot run are left out by name
 //! below, each with its reason; everything else runs. Within the files that run, the tests
 //! themselves adapt to Miri: the slow ones use smaller counts under `cfg(miri)` (`small()` in
-//! `vmnet/tests/common/mod.rs`), and the one that calls `poll(2)` is
-//! `#[cfg_attr(miri, ignore)]`.
+//! `vmnet/tests/common/mod.rs`), and the ones that call `poll(2)` or use Unix-domain sockets
+//! are `#[cfg_attr(miri, ignore)]`.
 
 use std::time::Instant;
 
@@ -18,6 +18,7 @@ use crate::toolchain::{nightly, nightly_cargo, output};
 
 /// Integration test files (`vmnet/tests/*.rs`) that run under Miri.
 const RUN: &[&str] = &[
+    "api",
     "sim_interface",
     "sim_alloc",
     "stress_sim",

@@ -272,8 +272,9 @@ mod imp {
         }
     }
 
-    /// The stand-in's outside network.
-    #[derive(Clone, Copy, Debug)]
+    /// The stand-in's outside network (`Clone`, not `Copy`, like the simulator's host port,
+    /// so that one test body fits both).
+    #[derive(Clone, Debug)]
     pub struct Host;
 
     impl Host {
