@@ -72,6 +72,15 @@ impl IpFamily {
     }
 }
 
+impl fmt::Display for IpFamily {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IpFamily::V4 => "ipv4",
+            IpFamily::V6 => "ipv6",
+        })
+    }
+}
+
 /// A port-forwarding rule: connections to `external_port` on the host are forwarded to the
 /// guest at `internal`.
 ///
@@ -109,16 +118,20 @@ impl PortForwardingRule {
         IpFamily::of(self.internal.ip())
     }
 
-    /// Whether this rule occupies the slot that `protocol`, `external_port` and `family`
-    /// name (vmnet keeps one rule per slot).
-    #[cfg_attr(not(feature = "sim"), allow(dead_code))]
-    pub(crate) fn occupies(
-        &self,
-        protocol: Protocol,
-        external_port: u16,
-        family: IpFamily,
-    ) -> bool {
-        self.protocol == protocol && self.external_port == external_port && self.family() == family
+    /// The slot this rule occupies: its protocol, host port and family. vmnet keeps one rule
+    /// per slot, and removes rules by it.
+    ///
+    /// ```
+    /// use vmnet::{IpFamily, PortForwardingKey, PortForwardingRule, Protocol};
+    /// let rule = PortForwardingRule::new(Protocol::Tcp, 2222, "[fd00::2]:22".parse().unwrap());
+    /// assert_eq!(rule.key(), PortForwardingKey::new(Protocol::Tcp, 2222, IpFamily::V6));
+    /// ```
+    pub fn key(&self) -> PortForwardingKey {
+        PortForwardingKey {
+            protocol: self.protocol,
+            external_port: self.external_port,
+            family: self.family(),
+        }
     }
 
     /// Checks the rule before vmnet sees it: neither port may be 0.
@@ -143,6 +156,59 @@ impl fmt::Display for PortForwardingRule {
             f,
             "{} {} -> {}",
             self.protocol, self.external_port, self.internal
+        )
+    }
+}
+
+/// What identifies a port-forwarding rule to vmnet: its protocol, host port and address
+/// family. vmnet keeps at most one rule per key, and removes rules by key.
+///
+/// [`PortForwardingRule::key`] (or `From<&PortForwardingRule>`) derives it from a rule, so a
+/// rule that was added can be removed with the same value:
+/// [`Control::remove_port_forwarding_rule`](crate::Control::remove_port_forwarding_rule) takes
+/// a key or a `&PortForwardingRule`.
+///
+/// ```
+/// use vmnet::{IpFamily, PortForwardingKey, PortForwardingRule, Protocol};
+/// let rule = PortForwardingRule::new(Protocol::Udp, 5353, "192.168.64.2:53".parse().unwrap());
+/// let key = PortForwardingKey::from(&rule);
+/// assert_eq!(key, PortForwardingKey::new(Protocol::Udp, 5353, IpFamily::V4));
+/// assert_eq!(key.to_string(), "udp 5353 ipv4");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PortForwardingKey {
+    /// TCP or UDP.
+    pub protocol: Protocol,
+    /// The host port.
+    pub external_port: u16,
+    /// The family of the rule's internal address.
+    pub family: IpFamily,
+}
+
+impl PortForwardingKey {
+    /// The key of the rule for `protocol` and `external_port` on the host, to an address of
+    /// `family`.
+    pub fn new(protocol: Protocol, external_port: u16, family: IpFamily) -> Self {
+        Self {
+            protocol,
+            external_port,
+            family,
+        }
+    }
+}
+
+impl From<&PortForwardingRule> for PortForwardingKey {
+    fn from(rule: &PortForwardingRule) -> Self {
+        rule.key()
+    }
+}
+
+impl fmt::Display for PortForwardingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {}",
+            self.protocol, self.external_port, self.family
         )
     }
 }
@@ -186,5 +252,24 @@ mod tests {
         ));
         let r = PortForwardingRule::new(Protocol::Tcp, 22, "10.0.0.2:22".parse().unwrap());
         assert!(r.validate().is_ok());
+    }
+
+    #[test]
+    fn keys_name_the_slot_a_rule_occupies() {
+        let v4 = PortForwardingRule::new(Protocol::Tcp, 2222, "10.0.0.2:22".parse().unwrap());
+        let other_guest =
+            PortForwardingRule::new(Protocol::Tcp, 2222, "10.0.0.3:23".parse().unwrap());
+        let v6 = PortForwardingRule::new(Protocol::Tcp, 2222, "[fd00::2]:22".parse().unwrap());
+        let udp = PortForwardingRule::new(Protocol::Udp, 2222, "10.0.0.2:22".parse().unwrap());
+        // The internal address is not part of the key: one rule per slot.
+        assert_eq!(v4.key(), other_guest.key());
+        assert_ne!(v4.key(), v6.key());
+        assert_ne!(v4.key(), udp.key());
+        assert_eq!(
+            PortForwardingKey::from(&v6),
+            PortForwardingKey::new(Protocol::Tcp, 2222, IpFamily::V6)
+        );
+        assert_eq!(PortForwardingKey::from(&udp), udp.key());
+        assert_eq!(v6.key().to_string(), "tcp 2222 ipv6");
     }
 }

@@ -9,28 +9,47 @@ use vmnet_sys::{interface_ref, iovec, vmpktdesc};
 
 use crate::backend::{self, Driver, StartContext, Started};
 use crate::batch::PacketBatch;
-use crate::capabilities::Feature;
 use crate::config::InterfaceConfig;
+use crate::control::{self, Control, Controlled, Gate};
 use crate::error::{Error, Result};
 use crate::events::{Event, Notifier};
-use crate::forwarding::{IpFamily, PortForwardingRule, Protocol};
+use crate::forwarding::{PortForwardingKey, PortForwardingRule};
 use crate::options::StartOptions;
 use crate::params::Parameters;
 
 /// State shared by an interface's halves. Dropping the last half stops the interface.
+/// [`Control`]s hold it weakly.
 struct Shared {
     driver: Box<dyn Driver>,
     notifier: Arc<Notifier>,
     params: Parameters,
     stop_timeout: Duration,
+    /// Keeps control operations (which may run on any thread) off a stopping driver.
+    gate: Gate,
+}
+
+impl Controlled for Shared {
+    fn driver(&self) -> &dyn Driver {
+        &*self.driver
+    }
+
+    fn gate(&self) -> &Gate {
+        &self.gate
+    }
 }
 
 impl Shared {
     fn stop(&self) -> Result<()> {
-        // No new callback invocation starts once this returns; then vmnet's events are
-        // disabled and the interface stopped (the driver does both, in that order).
+        // No new callback invocation starts once this returns; then control operations are
+        // waited for and refused from now on; then vmnet's events are disabled and the
+        // interface stopped (the driver does both, in that order).
         self.notifier.set_callback(None);
+        self.gate.close();
         self.driver.stop(self.stop_timeout)
+    }
+
+    fn control(self: &Arc<Self>) -> Control {
+        Control::new(self, self.params.clone())
     }
 
     /// Every read goes through here: readiness is cleared first (frames arriving after this
@@ -221,6 +240,7 @@ impl Interface {
                 notifier,
                 params,
                 stop_timeout: options.stop_timeout,
+                gate: Gate::new(),
             }),
         })
     }
@@ -382,45 +402,52 @@ impl Interface {
         self.shared.stop()
     }
 
-    /// Adds a port-forwarding rule: traffic to `rule.external_port` on the host reaches the
-    /// guest at `rule.internal` (shared mode). Waits (bounded) for vmnet's completion.
+    /// A [`Control`] of this interface: port forwarding, parameters and capabilities from any
+    /// thread, before and after a [`split`](Self::split) or a hand-over to a
+    /// [bridge](crate::bridge). It does not keep the interface running: once the interface is
+    /// stopped or dropped, its operations return [`Error::Stopped`].
+    pub fn control(&self) -> Control {
+        self.shared.control()
+    }
+
+    /// Adds a port-forwarding rule; see [`Control::add_port_forwarding_rule`], which does the
+    /// same from any thread.
     ///
     /// # Errors
-    /// [`Error::NetworkConfig`] for a zero port; [`Error::Unsupported`] for an IPv6 rule before
-    /// macOS 12 (the older call is IPv4-only); [`Error::Vmnet`] when vmnet refuses;
-    /// [`Error::Timeout`].
+    /// As for [`Control::add_port_forwarding_rule`].
     pub fn add_port_forwarding_rule(&self, rule: &PortForwardingRule) -> Result<()> {
-        rule.validate()?;
-        self.require_family(rule.family())?;
-        self.shared.driver.add_port_forwarding_rule(rule)
+        control::add_port_forwarding_rule(&*self.shared, rule)
     }
 
-    /// Removes the port-forwarding rule for `protocol` and `external_port` of `family`.
-    pub fn remove_port_forwarding_rule(
-        &self,
-        protocol: Protocol,
-        external_port: u16,
-        family: IpFamily,
-    ) -> Result<()> {
-        self.require_family(family)?;
-        self.shared
-            .driver
-            .remove_port_forwarding_rule(protocol, external_port, family)
+    /// Removes the port-forwarding rule with `key` (a [`PortForwardingKey`], or a
+    /// `&PortForwardingRule`, which stands for its [`key`](PortForwardingRule::key)); see
+    /// [`Control::remove_port_forwarding_rule`].
+    ///
+    /// ```
+    /// # #[cfg(feature = "sim")] {
+    /// use vmnet::{PortForwardingRule, Protocol};
+    /// # let segment = vmnet::sim::Segment::new();
+    /// # let iface = segment.start(&vmnet::InterfaceConfig::shared())?;
+    /// let ssh = PortForwardingRule::new(Protocol::Tcp, 2222, "192.168.105.2:22".parse().unwrap());
+    /// iface.add_port_forwarding_rule(&ssh)?;
+    /// iface.remove_port_forwarding_rule(&ssh)?;
+    /// assert!(iface.port_forwarding_rules()?.is_empty());
+    /// # }
+    /// # Ok::<(), vmnet::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As for [`Control::remove_port_forwarding_rule`].
+    pub fn remove_port_forwarding_rule(&self, key: impl Into<PortForwardingKey>) -> Result<()> {
+        control::remove_port_forwarding_rule(&*self.shared, key.into())
     }
 
-    /// The interface's port-forwarding rules, IPv4 and IPv6 (IPv4 only before macOS 12).
+    /// The interface's port-forwarding rules; see [`Control::port_forwarding_rules`].
+    ///
+    /// # Errors
+    /// As for [`Control::port_forwarding_rules`].
     pub fn port_forwarding_rules(&self) -> Result<Vec<PortForwardingRule>> {
-        self.shared.driver.port_forwarding_rules()
-    }
-
-    fn require_family(&self, family: IpFamily) -> Result<()> {
-        if family == IpFamily::V6 {
-            self.shared
-                .driver
-                .capabilities()
-                .require(Feature::IpPortForwarding)?;
-        }
-        Ok(())
+        control::port_forwarding_rules(&*self.shared)
     }
 
     /// The raw vmnet handle, for calls this crate does not wrap; `None` for simulated
@@ -470,6 +497,10 @@ impl ReadHalf {
     /// See [`Interface::parameters`].
     pub fn parameters(&self) -> &Parameters {
         &self.shared.params
+    }
+    /// A [`Control`] of the interface; see [`Interface::control`].
+    pub fn control(&self) -> Control {
+        self.shared.control()
     }
     /// See [`Interface::read`].
     pub fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>> {
@@ -530,6 +561,10 @@ impl WriteHalf {
     /// See [`Interface::parameters`].
     pub fn parameters(&self) -> &Parameters {
         &self.shared.params
+    }
+    /// A [`Control`] of the interface; see [`Interface::control`].
+    pub fn control(&self) -> Control {
+        self.shared.control()
     }
     /// See [`Interface::write`].
     pub fn write(&mut self, frame: &[u8]) -> Result<bool> {

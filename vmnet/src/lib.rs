@@ -5,7 +5,8 @@
 //!   shared (NAT) and bridged mode; every failure is a [`ConfigError`] saying what to fix.
 //! - **Lifecycle** with bounded waits: [`Interface::start`], [`Interface::stop`], and `Drop`.
 //!   An [`Interface`] is `Send`, and [`split`](Interface::split)s into halves for a reader
-//!   thread and a writer thread.
+//!   thread and a writer thread; a [`Control`] (`Clone + Send + Sync`) manages port forwarding
+//!   from any other thread, before or after the split and while a [`bridge`] runs it.
 //! - **Batched, zero-copy packet I/O**: [`PacketBatch`] is allocated once and reused; reads
 //!   and writes allocate nothing and copy nothing beyond vmnet's own copy.
 //! - **Events and readiness**: a coalescing callback, a pollable file descriptor (`AsFd`) for
@@ -45,9 +46,9 @@
 //!
 //! | layer | modules | holds |
 //! |---|---|---|
-//! | operations (top) | `interface`, `network`, `system`, [`sim`], `async_io`, [`bridge`] | what starts, moves frames and controls: [`Interface`] and its halves, [`Network`], [`capabilities()`], [`bridgeable_interfaces`], the simulator's public face, async I/O, the socket bridge |
+//! | operations (top) | `control`, `interface`, `network`, `system`, [`sim`], `async_io`, [`bridge`] | what starts, moves frames and controls: [`Control`] (port forwarding and the rest of what is not packet I/O, from any thread; it reaches the interface through a trait, so it imports no module that hands it out), [`Interface`] and its halves, [`Network`], [`capabilities()`], [`bridgeable_interfaces`], the simulator's public face, async I/O, the socket bridge |
 //! | seam | `backend` (`apple`, `sim`, `unsupported`), `events` | one backend per platform behind the `Driver` traits, returning its own types; the readiness notifier |
-//! | values (bottom) | `config`, `network::error`, `error`, `params`, `batch`, `forwarding`, `capabilities`, `options`, `mode`, `limits`, [`keys`], `mac` | configurations and their errors, [`Error`], [`Parameters`], [`PacketBatch`], [`PortForwardingRule`], [`Capabilities`], [`StartOptions`], [`Mode`], [`MacAddr`] |
+//! | values (bottom) | `config`, `network::error`, `error`, `params`, `batch`, `forwarding`, `capabilities`, `options`, `mode`, `limits`, [`keys`], `mac` | configurations and their errors, [`Error`], [`Parameters`], [`PacketBatch`], [`PortForwardingRule`] and its [`PortForwardingKey`], [`Capabilities`], [`StartOptions`], [`Mode`], [`MacAddr`] |
 //!
 //! `python3 shared/tools/import-cycles.py vmnet/src` (in the project's tooling) checks that the
 //! modules have no import cycle.
@@ -78,6 +79,7 @@ mod batch;
 pub mod bridge;
 mod capabilities;
 mod config;
+mod control;
 mod error;
 mod events;
 mod forwarding;
@@ -97,9 +99,10 @@ mod system;
 pub use batch::{Iter, MAX_BATCH_PACKETS, MAX_SLOT_SIZE, PacketBatch};
 pub use capabilities::{Capabilities, Feature};
 pub use config::{ConfigError, InterfaceConfig};
+pub use control::Control;
 pub use error::{Error, Operation, Result, Status};
 pub use events::Event;
-pub use forwarding::{IpFamily, PortForwardingRule, Protocol};
+pub use forwarding::{IpFamily, PortForwardingKey, PortForwardingRule, Protocol};
 pub use interface::{Interface, ReadHalf, WriteHalf};
 pub use limits::{MAX_MTU, MIN_MTU};
 pub use mac::{MacAddr, ParseMacAddrError};

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use common::backend::Net;
 use common::{SOON, frame, within};
 use vmnet::{
-    Error, Feature, Interface, InterfaceConfig, MacAddr, Mode, Network, PacketBatch,
-    PortForwardingRule, Protocol, Uuid,
+    Control, Error, Feature, Interface, InterfaceConfig, IpFamily, MacAddr, Mode, Network,
+    PacketBatch, PortForwardingKey, PortForwardingRule, Protocol, Uuid,
 };
 
 fn mac_of(iface: &Interface) -> MacAddr {
@@ -443,15 +443,251 @@ fn port_forwarding_rules_are_added_listed_and_removed() {
         let v6 = PortForwardingRule::new(Protocol::Tcp, 8023, "[fd00::5]:22".parse().unwrap());
         iface.add_port_forwarding_rule(&v6).unwrap();
         assert!(iface.port_forwarding_rules().unwrap().contains(&v6));
-        iface
-            .remove_port_forwarding_rule(Protocol::Tcp, 8023, vmnet::IpFamily::V6)
-            .unwrap();
+        iface.remove_port_forwarding_rule(&v6).unwrap();
     }
+    // By key: protocol, host port and family; the guest address is no part of it.
     iface
-        .remove_port_forwarding_rule(Protocol::Tcp, 8022, vmnet::IpFamily::V4)
+        .remove_port_forwarding_rule(PortForwardingKey::new(Protocol::Tcp, 8022, IpFamily::V4))
         .unwrap();
     assert_eq!(iface.port_forwarding_rules().unwrap(), [udp]);
+    assert!(matches!(
+        iface.remove_port_forwarding_rule(&v4),
+        Err(Error::Vmnet { .. })
+    ));
     iface.stop().unwrap();
+}
+
+// `Control` is `Clone + Send + Sync` (checked when this file compiles).
+const _: fn() = || {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<Control>();
+};
+
+/// Adds, lists and removes rules through `control`, `rounds` times, on host ports from `base`:
+/// TCP and UDP, IPv6 too where the system has it; removed by rule and by key in turn.
+fn manage_forwarding(control: &Control, base: u16, rounds: u16) {
+    let v6 = control.capabilities().has(Feature::IpPortForwarding);
+    for port in base..base + rounds {
+        let tcp = PortForwardingRule::new(Protocol::Tcp, port, "192.168.105.5:22".parse().unwrap());
+        let udp = PortForwardingRule::new(Protocol::Udp, port, "192.168.105.6:53".parse().unwrap());
+        let tcp6 = PortForwardingRule::new(Protocol::Tcp, port, "[fd00::5]:22".parse().unwrap());
+        let mut mine = vec![tcp, udp];
+        if v6 {
+            mine.push(tcp6);
+        }
+        for rule in &mine {
+            control.add_port_forwarding_rule(rule).unwrap();
+        }
+        let listed = control.port_forwarding_rules().unwrap();
+        for rule in &mine {
+            assert!(listed.contains(rule), "{rule} is not in {listed:?}");
+        }
+        control.remove_port_forwarding_rule(&tcp).unwrap();
+        control.remove_port_forwarding_rule(udp.key()).unwrap();
+        if v6 {
+            control
+                .remove_port_forwarding_rule(PortForwardingKey::new(
+                    Protocol::Tcp,
+                    port,
+                    IpFamily::V6,
+                ))
+                .unwrap();
+        }
+        let listed = control.port_forwarding_rules().unwrap();
+        for rule in &mine {
+            assert!(!listed.contains(rule), "{rule} is still in {listed:?}");
+        }
+    }
+}
+
+fn manager_rounds() -> u16 {
+    u16::try_from(common::count(20, 3)).unwrap()
+}
+
+/// Controls taken before the split and from each half are one interface's: three threads
+/// manage its forwarding at once while the halves move frames both ways.
+#[test]
+fn controls_from_an_interface_and_its_halves_manage_forwarding_while_frames_flow() {
+    let net = Net::new();
+    let host = net.host();
+    let iface = net.start(&InterfaceConfig::shared()).unwrap();
+    let mac = mac_of(&iface);
+    let before = iface.control();
+    let (mut reader, mut writer) = iface.split();
+    let controls = [before.clone(), reader.control(), writer.control()];
+    assert!(controls.iter().all(|c| c.same_interface(&before)));
+    let managers: Vec<_> = controls
+        .into_iter()
+        .zip([9000, 9100, 9200])
+        .map(|(control, base)| {
+            std::thread::spawn(move || manage_forwarding(&control, base, manager_rounds()))
+        })
+        .collect();
+
+    let mut batch = PacketBatch::for_interface(reader.parameters());
+    let deadline = Instant::now() + 3 * SOON;
+    let mut moved = 0u8;
+    while moved < 5 || managers.iter().any(|m| !m.is_finished()) {
+        assert!(Instant::now() < deadline, "{moved} frames moved each way");
+        host.send(&frame(mac, host.mac(), 60, moved)).unwrap();
+        while reader.read_batch(&mut batch).unwrap() == 0 {
+            assert!(Instant::now() < deadline, "no frame arrived");
+            reader
+                .wait_readable(Some(Duration::from_millis(50)))
+                .unwrap();
+        }
+        assert_eq!(batch.get(0).unwrap()[14], moved);
+        let out = frame(host.mac(), mac, 60, moved);
+        while !writer.write(&out).unwrap() {
+            std::thread::yield_now();
+        }
+        assert_eq!(host.recv_timeout(SOON).as_deref(), Some(&out[..]));
+        moved = moved.wrapping_add(1);
+    }
+    for manager in managers {
+        manager.join().unwrap();
+    }
+    assert!(before.port_forwarding_rules().unwrap().is_empty());
+    drop((reader, writer));
+    assert!(before.is_stopped());
+}
+
+/// A bridge's control manages forwarding while the bridge carries frames, and outlives the
+/// bridge: it follows the interface the bridge gives back until that is dropped.
+#[test]
+#[cfg_attr(miri, ignore = "Miri does not implement Unix-domain sockets")]
+fn a_control_from_a_running_bridge_manages_forwarding_while_it_bridges() {
+    use std::os::unix::net::UnixDatagram;
+    use vmnet::bridge::{self, BridgeOptions};
+
+    let net = Net::new();
+    let host = net.host();
+    let iface = net.start(&InterfaceConfig::shared()).unwrap();
+    let mac = mac_of(&iface);
+    let before = iface.control();
+    let (vm, ours) = UnixDatagram::pair().unwrap();
+    vm.set_read_timeout(Some(SOON)).unwrap();
+    let running = bridge::spawn(iface, ours, &BridgeOptions::new()).unwrap();
+    let control = running.control();
+    assert!(control.same_interface(&before));
+    let manager = {
+        let control = control.clone();
+        std::thread::spawn(move || manage_forwarding(&control, 9500, manager_rounds()))
+    };
+
+    let mut buf = [0u8; 2048];
+    let deadline = Instant::now() + 3 * SOON;
+    let mut moved = 0u8;
+    while moved < 5 || !manager.is_finished() {
+        assert!(Instant::now() < deadline, "{moved} frames bridged each way");
+        let inbound = frame(mac, host.mac(), 60, moved);
+        host.send(&inbound).unwrap();
+        let n = vm.recv(&mut buf).expect("the frame reached the VM");
+        assert_eq!(&buf[..n], &inbound[..]);
+        let out = frame(host.mac(), mac, 60, moved);
+        vm.send(&out).unwrap();
+        assert_eq!(host.recv_timeout(SOON).as_deref(), Some(&out[..]));
+        moved = moved.wrapping_add(1);
+    }
+    manager.join().unwrap();
+
+    let exit = running.stop_and_join();
+    let iface = exit.interface.expect("the interface comes back");
+    let ssh = PortForwardingRule::new(Protocol::Tcp, 2222, "192.168.105.2:22".parse().unwrap());
+    control.add_port_forwarding_rule(&ssh).unwrap();
+    assert_eq!(iface.port_forwarding_rules().unwrap(), [ssh]);
+    drop(iface);
+    assert!(control.is_stopped());
+    assert!(matches!(
+        control.port_forwarding_rules(),
+        Err(Error::Stopped)
+    ));
+}
+
+/// A control does not keep the interface running: once the last half is dropped (or the
+/// interface stopped), every operation is refused with `Stopped`; what was fixed at start
+/// stays readable.
+#[test]
+fn a_control_reports_stopped_once_the_interface_is_stopped() {
+    let net = Net::new();
+    let iface = net.start(&InterfaceConfig::shared()).unwrap();
+    let params = iface.parameters().clone();
+    let control = iface.control();
+    assert_eq!(control.capabilities(), net.capabilities());
+    let (reader, writer) = iface.split();
+    drop(reader);
+    assert!(!control.is_stopped(), "the write half still runs it");
+    let ssh = PortForwardingRule::new(Protocol::Tcp, 2222, "192.168.105.2:22".parse().unwrap());
+    control.add_port_forwarding_rule(&ssh).unwrap();
+    let clone = control.clone();
+    drop(writer);
+    for c in [&control, &clone] {
+        assert!(c.is_stopped());
+        assert!(matches!(
+            c.add_port_forwarding_rule(&ssh),
+            Err(Error::Stopped)
+        ));
+        assert!(matches!(
+            c.remove_port_forwarding_rule(&ssh),
+            Err(Error::Stopped)
+        ));
+        assert!(matches!(c.port_forwarding_rules(), Err(Error::Stopped)));
+        assert_eq!(c.parameters(), &params);
+        assert_eq!(c.capabilities(), net.capabilities());
+    }
+
+    let iface = net.start(&InterfaceConfig::host()).unwrap();
+    let control = iface.control();
+    assert!(!control.is_stopped());
+    iface.stop().unwrap();
+    assert!(control.is_stopped());
+    assert!(matches!(
+        control.port_forwarding_rules(),
+        Err(Error::Stopped)
+    ));
+}
+
+/// A stop waits for a control operation in progress and refuses every later one: a thread
+/// that adds and removes rules while the interface is stopped sees only successes, then
+/// `Stopped`, never a failure from a stopping interface.
+#[test]
+fn control_operations_racing_a_stop_end_in_stopped() {
+    let net = Net::new();
+    for _ in 0..common::count(10, 2) {
+        let iface = net.start(&InterfaceConfig::shared()).unwrap();
+        let control = iface.control();
+        let rounds = Arc::new(AtomicUsize::new(0));
+        let hammer = {
+            let rounds = rounds.clone();
+            std::thread::spawn(move || {
+                let rule = PortForwardingRule::new(
+                    Protocol::Tcp,
+                    10022,
+                    "192.168.105.5:22".parse().unwrap(),
+                );
+                loop {
+                    match control.add_port_forwarding_rule(&rule) {
+                        Ok(()) => {}
+                        Err(Error::Stopped) => return control,
+                        Err(e) => panic!("add: {e}"),
+                    }
+                    match control.remove_port_forwarding_rule(&rule) {
+                        Ok(()) | Err(Error::Stopped) => {}
+                        Err(e) => panic!("remove: {e}"),
+                    }
+                    rounds.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        let deadline = Instant::now() + SOON;
+        while rounds.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "no control operation completed");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        within(SOON, move || iface.stop()).unwrap();
+        let control = within(SOON, move || hammer.join().unwrap());
+        assert!(control.is_stopped());
+    }
 }
 
 #[test]

@@ -70,7 +70,7 @@ fn bridgeable_interfaces_are_listed_without_privileges() {
 #[test]
 #[ignore = "needs root or the com.apple.vm.networking entitlement"]
 fn port_forwarding_round_trip_on_a_shared_interface() {
-    use vmnet::{IpFamily, PortForwardingRule, Protocol};
+    use vmnet::{PortForwardingRule, Protocol};
     let iface = Interface::start(&InterfaceConfig::shared()).expect("start");
     let gateway = iface
         .parameters()
@@ -80,9 +80,7 @@ fn port_forwarding_round_trip_on_a_shared_interface() {
     let rule = PortForwardingRule::new(Protocol::Tcp, 42022, (guest, 22).into());
     iface.add_port_forwarding_rule(&rule).expect("add");
     assert!(iface.port_forwarding_rules().expect("list").contains(&rule));
-    iface
-        .remove_port_forwarding_rule(Protocol::Tcp, 42022, IpFamily::V4)
-        .expect("remove");
+    iface.remove_port_forwarding_rule(&rule).expect("remove");
     assert!(!iface.port_forwarding_rules().expect("list").contains(&rule));
 }
 

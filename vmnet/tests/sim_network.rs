@@ -9,7 +9,8 @@ use common::{SOON, frame};
 use vmnet::sim::Segment;
 use vmnet::{
     Capabilities, Error, Feature, InterfaceConfig, IpFamily, MacAddr, Mode, Network,
-    NetworkConfigError, NetworkConfiguration, PortForwardingRule, Protocol, Status,
+    NetworkConfigError, NetworkConfiguration, PortForwardingKey, PortForwardingRule, Protocol,
+    Status,
 };
 
 fn ip(a: u8, b: u8, c: u8, d: u8) -> Ipv4Addr {
@@ -56,12 +57,13 @@ fn port_forwarding_rules_are_added_listed_and_removed() {
             ..
         })
     ));
+    // Removed by its key: protocol, host port and family (the guest address is no part of it).
     iface
-        .remove_port_forwarding_rule(Protocol::Tcp, 2222, IpFamily::V4)
+        .remove_port_forwarding_rule(PortForwardingKey::new(Protocol::Tcp, 2222, IpFamily::V4))
         .unwrap();
     assert_eq!(iface.port_forwarding_rules().unwrap(), [dns6]);
     assert!(matches!(
-        iface.remove_port_forwarding_rule(Protocol::Tcp, 2222, IpFamily::V4),
+        iface.remove_port_forwarding_rule(&ssh),
         Err(Error::Vmnet { .. })
     ));
 }
@@ -92,7 +94,7 @@ fn ipv6_port_forwarding_needs_macos_12() {
     let v4 = PortForwardingRule::new(Protocol::Tcp, 80, "192.168.105.2:80".parse().unwrap());
     iface.add_port_forwarding_rule(&v4).unwrap();
     assert!(matches!(
-        iface.remove_port_forwarding_rule(Protocol::Tcp, 80, IpFamily::V6),
+        iface.remove_port_forwarding_rule(&v6),
         Err(Error::Unsupported { .. })
     ));
 }

@@ -24,7 +24,7 @@ use vmnet_sys::{interface_ref, vmpktdesc, xpc_object_t};
 use crate::capabilities::Capabilities;
 use crate::error::Result;
 use crate::events::Notifier;
-use crate::forwarding::{IpFamily, PortForwardingRule, Protocol};
+use crate::forwarding::{PortForwardingKey, PortForwardingRule};
 use crate::keys::Dictionary;
 use crate::mac::MacAddr;
 use crate::params::Parameters;
@@ -79,13 +79,8 @@ pub(crate) trait Driver: Send + Sync + 'static {
     /// Adds a port-forwarding rule (validated by the caller), waiting for completion.
     fn add_port_forwarding_rule(&self, rule: &PortForwardingRule) -> Result<()>;
 
-    /// Removes the rule for `protocol`, `external_port` and `family`, waiting for completion.
-    fn remove_port_forwarding_rule(
-        &self,
-        protocol: Protocol,
-        external_port: u16,
-        family: IpFamily,
-    ) -> Result<()>;
+    /// Removes the rule with `key` (its family checked by the caller), waiting for completion.
+    fn remove_port_forwarding_rule(&self, key: PortForwardingKey) -> Result<()>;
 
     /// The interface's port-forwarding rules, both families.
     fn port_forwarding_rules(&self) -> Result<Vec<PortForwardingRule>>;

@@ -85,6 +85,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::control::Control;
 use crate::error::{Error, Result};
 use crate::interface::{Interface, ReadHalf, WriteHalf};
 
@@ -402,6 +403,7 @@ impl Drop for ExitGuard {
 /// A bridge at work, from [`spawn`]. Dropping it stops it and waits for its threads.
 pub struct RunningBridge {
     shared: Arc<Shared>,
+    control: Control,
     framing: Framing,
     to_vm: Option<JoinHandle<ReadHalf>>,
     from_vm: Option<JoinHandle<WriteHalf>>,
@@ -445,6 +447,7 @@ pub fn spawn(
         options: options.clone(),
         max_frame_len,
     });
+    let control = interface.control();
     let (read, write) = interface.split();
     let to_vm = pump::ToVm::new(read, socket, shared.clone());
     let guard = ExitGuard(shared.clone());
@@ -472,6 +475,7 @@ pub fn spawn(
     };
     Ok(RunningBridge {
         shared,
+        control,
         framing,
         to_vm: Some(to_vm),
         from_vm: Some(from_vm),
@@ -482,6 +486,32 @@ impl RunningBridge {
     /// The framing of the VM's socket.
     pub fn framing(&self) -> Framing {
         self.framing
+    }
+
+    /// A [`Control`] of the bridged interface: port forwarding (and its parameters and
+    /// capabilities) from any thread while the bridge moves its frames. It stays valid after
+    /// [`join`](Self::join), as long as the interface given back runs, and reports
+    /// [`Error::Stopped`] once that interface is stopped or dropped.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sim")] {
+    /// use std::os::unix::net::UnixDatagram;
+    /// use vmnet::bridge::{self, BridgeOptions};
+    /// use vmnet::{InterfaceConfig, PortForwardingRule, Protocol};
+    ///
+    /// # let segment = vmnet::sim::Segment::new();
+    /// # let iface = segment.start(&InterfaceConfig::shared())?;
+    /// // let iface = vmnet::Interface::start(&InterfaceConfig::shared())?;
+    /// let (_vm, ours) = UnixDatagram::pair()?;
+    /// let bridge = bridge::spawn(iface, ours, &BridgeOptions::new())?;
+    /// let ssh = PortForwardingRule::new(Protocol::Tcp, 2222, "192.168.105.2:22".parse().unwrap());
+    /// bridge.control().add_port_forwarding_rule(&ssh)?;
+    /// assert_eq!(bridge.control().port_forwarding_rules()?, [ssh]);
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn control(&self) -> Control {
+        self.control.clone()
     }
 
     /// A handle that stops this bridge, for another thread.

@@ -364,17 +364,12 @@ impl Driver for AppleDriver {
         forwarding::add(self.iface.0, self.caps, rule, self.control_timeout)
     }
 
-    fn remove_port_forwarding_rule(
-        &self,
-        protocol: crate::forwarding::Protocol,
-        external_port: u16,
-        family: crate::forwarding::IpFamily,
-    ) -> Result<()> {
+    fn remove_port_forwarding_rule(&self, key: crate::forwarding::PortForwardingKey) -> Result<()> {
         self.live()?;
         forwarding::remove(
             self.iface.0,
             self.caps,
-            (protocol, external_port, family),
+            (key.protocol, key.external_port, key.family),
             self.control_timeout,
         )
     }

@@ -121,11 +121,7 @@ impl NetworkConfigDriver for SimNetworkConfig {
     }
 
     fn add_port_forwarding_rule(&mut self, rule: &PortForwardingRule) -> Result<()> {
-        let clash = self
-            .settings
-            .rules
-            .iter()
-            .any(|r| r.occupies(rule.protocol, rule.external_port, rule.family()));
+        let clash = self.settings.rules.iter().any(|r| r.key() == rule.key());
         if clash {
             return Err(refused(Operation::ConfigureNetwork));
         }

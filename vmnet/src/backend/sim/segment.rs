@@ -16,7 +16,7 @@ use crate::capabilities::{Capabilities, Feature};
 use crate::config::InterfaceConfig;
 use crate::error::{Error, Operation, Result, Status};
 use crate::events::Notifier;
-use crate::forwarding::{IpFamily, PortForwardingRule, Protocol};
+use crate::forwarding::{PortForwardingKey, PortForwardingRule};
 use crate::keys::{Dictionary, Key, Value};
 use crate::mac::MacAddr;
 use crate::mode::Mode;
@@ -645,9 +645,7 @@ impl Driver for SimDriver {
 
     fn add_port_forwarding_rule(&self, rule: &PortForwardingRule) -> Result<()> {
         let mut rules = self.rules.lock().unwrap_or_else(PoisonError::into_inner);
-        let clash = rules
-            .iter()
-            .any(|r| r.occupies(rule.protocol, rule.external_port, rule.family()));
+        let clash = rules.iter().any(|r| r.key() == rule.key());
         if clash {
             return Err(Error::vmnet(
                 Operation::AddPortForwardingRule,
@@ -658,16 +656,9 @@ impl Driver for SimDriver {
         Ok(())
     }
 
-    fn remove_port_forwarding_rule(
-        &self,
-        protocol: Protocol,
-        external_port: u16,
-        family: IpFamily,
-    ) -> Result<()> {
+    fn remove_port_forwarding_rule(&self, key: PortForwardingKey) -> Result<()> {
         let mut rules = self.rules.lock().unwrap_or_else(PoisonError::into_inner);
-        let found = rules
-            .iter()
-            .position(|r| r.occupies(protocol, external_port, family));
+        let found = rules.iter().position(|r| r.key() == key);
         match found {
             Some(i) => {
                 rules.remove(i);
