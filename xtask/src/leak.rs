@@ -26,6 +26,7 @@ const RUN: &[&str] = &[
     "sim_interface",
     "sim_alloc",
     "stress_sim",
+    "network",
     "sim_network",
     "sim_network_leaks",
     "bridge_alloc",

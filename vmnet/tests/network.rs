@@ -1,0 +1,350 @@
+//! Port forwarding on an interface, and network objects (configurations, networks,
+//! serializations), on every backend: the simulator (`cargo test`) and the Apple backend on
+//! the stand-in vmnet.framework (`cargo xtask standin`); see `common/backend.rs`. Network
+//! objects exist from macOS 26: at older stand-in levels those tests have nothing to check
+//! (the refusal itself is checked in `api.rs`).
+#![cfg(feature = "sim")]
+
+mod common;
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use common::backend::Net;
+use common::{SOON, frame};
+use vmnet::{
+    Error, Feature, InterfaceConfig, MacAddr, Mode, Network, NetworkConfigError,
+    NetworkConfiguration, PortForwardingRule, Protocol, Status,
+};
+
+fn ip(a: u8, b: u8, c: u8, d: u8) -> Ipv4Addr {
+    Ipv4Addr::new(a, b, c, d)
+}
+
+const MASK24: Ipv4Addr = Ipv4Addr::new(255, 255, 255, 0);
+
+/// A new configuration in `mode`, or `None` where the system has no network objects.
+fn config(net: &Net, mode: Mode) -> Option<NetworkConfiguration> {
+    if !net.capabilities().has(Feature::NetworkObjects) {
+        return None;
+    }
+    Some(net.network_configuration(mode).unwrap())
+}
+
+fn net_err(r: vmnet::Result<()>) -> NetworkConfigError {
+    match r {
+        Err(Error::NetworkConfig(e)) => e,
+        other => panic!("expected a NetworkConfigError, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_same_protocol_port_and_family_twice_is_refused() {
+    let net = Net::new();
+    let iface = net.start(&InterfaceConfig::shared()).unwrap();
+    let ssh = PortForwardingRule::new(Protocol::Tcp, 2222, "192.168.105.2:22".parse().unwrap());
+    iface.add_port_forwarding_rule(&ssh).unwrap();
+    // Another guest, the same key: refused, as vmnet does.
+    let again = PortForwardingRule::new(Protocol::Tcp, 2222, "192.168.105.3:22".parse().unwrap());
+    assert!(matches!(
+        iface.add_port_forwarding_rule(&again),
+        Err(Error::Vmnet {
+            status: Status::InvalidArgument,
+            ..
+        })
+    ));
+    // The same port with another protocol, or another family, is another key.
+    let udp = PortForwardingRule::new(Protocol::Udp, 2222, "192.168.105.3:22".parse().unwrap());
+    iface.add_port_forwarding_rule(&udp).unwrap();
+    let mut expected = vec![ssh, udp];
+    if net.capabilities().has(Feature::IpPortForwarding) {
+        let ssh6 = PortForwardingRule::new(Protocol::Tcp, 2222, "[fd00::2]:22".parse().unwrap());
+        iface.add_port_forwarding_rule(&ssh6).unwrap();
+        expected.push(ssh6);
+    }
+    let mut rules = iface.port_forwarding_rules().unwrap();
+    for list in [&mut rules, &mut expected] {
+        list.sort_by_key(|r| (r.protocol == Protocol::Udp, r.internal.is_ipv6()));
+    }
+    assert_eq!(rules, expected);
+}
+
+#[test]
+fn port_forwarding_input_is_checked_first() {
+    let net = Net::new();
+    let iface = net.start(&InterfaceConfig::shared()).unwrap();
+    let zero = PortForwardingRule::new(Protocol::Tcp, 0, "192.168.105.2:22".parse().unwrap());
+    assert_eq!(
+        net_err(iface.add_port_forwarding_rule(&zero)),
+        NetworkConfigError::ZeroPort { which: "external" }
+    );
+    assert!(iface.port_forwarding_rules().unwrap().is_empty());
+}
+
+#[test]
+fn ipv6_port_forwarding_needs_macos_12() {
+    let Some(net) = Net::without(Feature::IpPortForwarding) else {
+        return; // This stand-in level has it.
+    };
+    let iface = net.start(&InterfaceConfig::shared()).unwrap();
+    let v6 = PortForwardingRule::new(Protocol::Tcp, 80, "[fd00::2]:80".parse().unwrap());
+    match iface.add_port_forwarding_rule(&v6) {
+        Err(Error::Unsupported { since, .. }) => assert_eq!(since, "macOS 12.0"),
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+    let v4 = PortForwardingRule::new(Protocol::Tcp, 80, "192.168.105.2:80".parse().unwrap());
+    iface.add_port_forwarding_rule(&v4).unwrap();
+    assert!(matches!(
+        iface.remove_port_forwarding_rule(&v6),
+        Err(Error::Unsupported { .. })
+    ));
+    assert_eq!(iface.port_forwarding_rules().unwrap(), [v4]);
+}
+
+#[test]
+fn bridged_networks_are_refused() {
+    let net = Net::new();
+    if !net.capabilities().has(Feature::NetworkObjects) {
+        return;
+    }
+    assert!(matches!(
+        net.network_configuration(Mode::Bridged),
+        Err(Error::NetworkConfig(NetworkConfigError::BridgedNetwork))
+    ));
+}
+
+#[test]
+fn external_interface_rules() {
+    let net = Net::new();
+    let Some(mut host) = config(&net, Mode::Host) else {
+        return;
+    };
+    assert_eq!(
+        net_err(host.set_external_interface("en0")),
+        NetworkConfigError::ExternalInterfaceInHostMode
+    );
+    let mut shared = config(&net, Mode::Shared).unwrap();
+    for bad in ["", "a-very-long-ifname", "en\u{0}0"] {
+        assert!(matches!(
+            net_err(shared.set_external_interface(bad)),
+            NetworkConfigError::InvalidInterfaceName { .. }
+        ));
+    }
+    shared.set_external_interface("en0").unwrap();
+}
+
+#[test]
+fn subnet_mask_must_be_contiguous_and_leave_room() {
+    let net = Net::new();
+    let Some(mut c) = config(&net, Mode::Shared) else {
+        return;
+    };
+    for mask in [ip(255, 0, 255, 0), ip(255, 255, 255, 254)] {
+        assert_eq!(
+            net_err(c.set_ipv4_subnet(ip(192, 168, 77, 1), mask)),
+            NetworkConfigError::InvalidSubnetMask { mask }
+        );
+    }
+}
+
+#[test]
+fn subnet_network_address_form_is_refused_with_the_safe_form() {
+    let net = Net::new();
+    let Some(mut c) = config(&net, Mode::Shared) else {
+        return;
+    };
+    assert_eq!(
+        net_err(c.set_ipv4_subnet(ip(192, 168, 77, 0), MASK24)),
+        NetworkConfigError::SubnetIsNetworkAddress {
+            address: ip(192, 168, 77, 0),
+            use_instead: ip(192, 168, 77, 1),
+        }
+    );
+    assert_eq!(
+        net_err(c.set_ipv4_subnet(ip(192, 168, 77, 255), MASK24)),
+        NetworkConfigError::SubnetIsBroadcastAddress {
+            address: ip(192, 168, 77, 255)
+        }
+    );
+}
+
+#[test]
+fn subnet_must_be_private() {
+    let net = Net::new();
+    let Some(mut c) = config(&net, Mode::Shared) else {
+        return;
+    };
+    assert!(matches!(
+        net_err(c.set_ipv4_subnet(ip(8, 8, 8, 1), MASK24)),
+        NetworkConfigError::SubnetNotPrivate { .. }
+    ));
+    // Starts in 10/8 but the /7 spills outside it.
+    assert!(matches!(
+        net_err(c.set_ipv4_subnet(ip(10, 0, 0, 1), ip(254, 0, 0, 0))),
+        NetworkConfigError::SubnetNotPrivate { .. }
+    ));
+    c.set_ipv4_subnet(ip(172, 20, 0, 1), ip(255, 255, 0, 0))
+        .unwrap();
+}
+
+#[test]
+fn ipv6_prefix_rules() {
+    let net = Net::new();
+    let Some(mut c) = config(&net, Mode::Shared) else {
+        return;
+    };
+    let ula: Ipv6Addr = "fd12:3456:789a:1::".parse().unwrap();
+    assert!(matches!(
+        net_err(c.set_ipv6_prefix("2001:db8::".parse().unwrap(), 64)),
+        NetworkConfigError::Ipv6PrefixNotUla { .. }
+    ));
+    assert_eq!(
+        net_err(c.set_ipv6_prefix(ula, 40)),
+        NetworkConfigError::Ipv6PrefixLength { len: 40 }
+    );
+    assert!(matches!(
+        net_err(c.set_ipv6_prefix("fd12:3456:789a:1::5".parse().unwrap(), 64)),
+        NetworkConfigError::Ipv6PrefixHostBits { .. }
+    ));
+    c.set_ipv6_prefix(ula, 64).unwrap();
+}
+
+#[test]
+fn dhcp_reservation_rules() {
+    let net = Net::new();
+    let Some(mut c) = config(&net, Mode::Shared) else {
+        return;
+    };
+    c.set_ipv4_subnet(ip(192, 168, 77, 1), MASK24).unwrap();
+    let guest: MacAddr = "02:00:00:00:00:10".parse().unwrap();
+    let multicast: MacAddr = "01:00:5e:00:00:01".parse().unwrap();
+    assert_eq!(
+        net_err(c.add_dhcp_reservation(multicast, ip(192, 168, 77, 10))),
+        NetworkConfigError::MulticastReservation { client: multicast }
+    );
+    for address in [
+        ip(192, 168, 78, 10),
+        ip(192, 168, 77, 1),
+        ip(192, 168, 77, 255),
+    ] {
+        assert_eq!(
+            net_err(c.add_dhcp_reservation(guest, address)),
+            NetworkConfigError::ReservationOutsideSubnet { address }
+        );
+    }
+    c.add_dhcp_reservation(guest, ip(192, 168, 77, 10)).unwrap();
+}
+
+#[test]
+fn mtu_and_rule_rules() {
+    let net = Net::new();
+    let Some(mut c) = config(&net, Mode::Shared) else {
+        return;
+    };
+    assert_eq!(
+        net_err(c.set_mtu(100)),
+        NetworkConfigError::MtuOutOfRange { mtu: 100 }
+    );
+    c.set_mtu(9000).unwrap();
+    let zero = PortForwardingRule::new(Protocol::Udp, 53, "192.168.77.2:0".parse().unwrap());
+    assert_eq!(
+        net_err(c.add_port_forwarding_rule(&zero)),
+        NetworkConfigError::ZeroPort { which: "internal" }
+    );
+    c.add_port_forwarding_rule(&PortForwardingRule::new(
+        Protocol::Udp,
+        53,
+        "192.168.77.2:53".parse().unwrap(),
+    ))
+    .unwrap();
+}
+
+#[test]
+fn a_network_reports_its_subnet_and_prefix_and_hosts_interfaces() {
+    let net = Net::new();
+    let Some(mut c) = config(&net, Mode::Shared) else {
+        return;
+    };
+    c.set_ipv4_subnet(ip(10, 77, 0, 1), ip(255, 255, 0, 0))
+        .unwrap();
+    let prefix: Ipv6Addr = "fd00:77::".parse().unwrap();
+    c.set_ipv6_prefix(prefix, 64).unwrap();
+    c.set_mtu(4000).unwrap();
+    let network = Network::new(&c).unwrap();
+    assert_eq!(
+        network.ipv4_subnet(),
+        (ip(10, 77, 0, 0), ip(255, 255, 0, 0))
+    );
+    assert_eq!(network.ipv6_prefix(), (prefix, 64));
+    let mut a = network.start_interface(&InterfaceConfig::shared()).unwrap();
+    let mut b = network
+        .start_interface(&InterfaceConfig::host().tso(true))
+        .unwrap();
+    let p = a.parameters();
+    assert_eq!(p.start_address(), Some(ip(10, 77, 0, 1)), "the gateway");
+    assert_eq!(p.end_address(), Some(ip(10, 77, 255, 254)));
+    assert_eq!(p.mtu(), 4000);
+    assert!(b.parameters().max_packet_size() >= 65535, "TSO is honoured");
+    let (ma, mb) = (
+        a.parameters().mac_address().unwrap(),
+        b.parameters().mac_address().unwrap(),
+    );
+    a.write(&frame(mb, ma, 100, 9)).unwrap();
+    assert!(b.wait_readable(Some(SOON)).unwrap());
+    let mut buf = vec![0; b.parameters().max_packet_size()];
+    assert_eq!(b.read(&mut buf).unwrap(), Some(100));
+    // Another network is another segment.
+    let other = Network::new(&config(&net, Mode::Shared).unwrap()).unwrap();
+    let mut c2 = other.start_interface(&InterfaceConfig::shared()).unwrap();
+    a.write(&frame(MacAddr::BROADCAST, ma, 60, 1)).unwrap();
+    assert!(b.wait_readable(Some(SOON)).unwrap());
+    assert_eq!(c2.read(&mut buf).unwrap(), None);
+}
+
+#[test]
+fn interfaces_on_a_network_take_only_the_four_honoured_options() {
+    let net = Net::new();
+    let Some(c) = config(&net, Mode::Shared) else {
+        return;
+    };
+    let network = Network::new(&c).unwrap();
+    match network.start_interface(&InterfaceConfig::shared().mtu(1500)) {
+        Err(Error::NetworkConfig(NetworkConfigError::NotHonouredOnNetwork { key })) => {
+            assert_eq!(key, vmnet::keys::Key::Mtu);
+        }
+        other => panic!("expected NotHonouredOnNetwork, got {other:?}"),
+    }
+    let ok = InterfaceConfig::shared()
+        .allocate_mac_address(true)
+        .tso(true)
+        .isolation(true)
+        .checksum_offload(true);
+    network.start_interface(&ok).unwrap();
+}
+
+#[test]
+fn a_serialization_finds_its_network_only_while_a_handle_lives() {
+    let net = Net::new();
+    let Some(mut c) = config(&net, Mode::Host) else {
+        return;
+    };
+    c.set_ipv4_subnet(ip(192, 168, 99, 1), MASK24).unwrap();
+    let network = Network::new(&c).unwrap();
+    let serialized = network.serialize().unwrap();
+    // An XPC object on vmnet.framework, none on the simulator.
+    assert_eq!(serialized.as_raw().is_some(), cfg!(vmnet_standin));
+    let again = Network::from_serialization(&serialized).unwrap();
+    assert_eq!(again.ipv4_subnet(), network.ipv4_subnet());
+    // Either handle keeps it findable.
+    drop(network);
+    let found = Network::from_serialization(&serialized).unwrap();
+    assert_eq!(found.ipv4_subnet().0, ip(192, 168, 99, 0));
+    drop((found, again));
+    // Once every handle is gone the network is released: its serialization no longer works.
+    assert!(matches!(
+        Network::from_serialization(&serialized),
+        Err(Error::Vmnet {
+            status: Status::InvalidArgument,
+            ..
+        })
+    ));
+}
