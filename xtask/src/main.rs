@@ -10,6 +10,7 @@
 //! cargo xtask bench [--quick]                 the benchmarks, with a table of results
 //! cargo xtask standin [--level L] [--valgrind] the Apple backend on the stand-in framework
 //! cargo xtask standin --clippy                clippy on vmnet as built for the stand-in
+//! cargo xtask mutants [--list]                deliberate Apple-backend bugs the stand-in must catch
 //! ```
 
 mod bench;
@@ -19,6 +20,7 @@ mod fuzz;
 mod items;
 mod leak;
 mod miri;
+mod mutants;
 mod standin;
 mod test_files;
 mod toolchain;
@@ -52,6 +54,11 @@ commands:
                                   vmnet's tests on the Apple backend against each; --valgrind
                                   also runs them under valgrind at the newest level; --clippy
                                   lints vmnet as built for the stand-in instead
+  mutants [--list] [--working-tree] [--only NAME]...
+                                  apply deliberate bugs to the Apple backend, one at a time,
+                                  to a copy of HEAD (or of the working tree) and require the
+                                  stand-in tests at macOS 26.0 to fail for each; a table says
+                                  which test caught each bug (--list: the bugs, nothing run)
   bench [--quick]                 the criterion benchmarks of vmnet and a table of frames/s,
                                   Gbit/s and safe/baseline ratios (--quick: short runs)
 
@@ -69,6 +76,7 @@ fn main() -> ExitCode {
         Some("leak") => leak::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("standin") => standin::run(&args[1..]),
+        Some("mutants") => mutants::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
