@@ -54,7 +54,7 @@ commands:
                                   vmnet's tests on the Apple backend against each; --valgrind
                                   also runs them under valgrind at the newest level; --clippy
                                   lints vmnet as built for the stand-in instead
-  mutants [--list] [--working-tree] [--only NAME]...
+  mutants [--list] [--working-tree] [--all-tests] [--only NAME]...
                                   apply deliberate bugs to the Apple backend, one at a time,
                                   to a copy of HEAD (or of the working tree) and require the
                                   stand-in tests at macOS 26.0 to fail for each; a table says

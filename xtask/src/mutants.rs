@@ -15,26 +15,30 @@
 //! 3. builds the stand-in at macOS 26.0 and runs the **unmutated** tests (the baseline): they
 //!    must pass, or nothing below would mean anything;
 //! 4. applies one mutation's edits, builds vmnet's stand-in test binaries and runs them
-//!    (`LD_LIBRARY_PATH` on the stand-in, one test thread so that an abort names its test):
-//!    the run must **fail** — a failing test, an abort of the stand-in, a hang killed after
-//!    [`RUN_LIMIT`], or (for mutations marked so) a valgrind error. A mutation that does not
+//!    (`LD_LIBRARY_PATH` on the stand-in; one test thread and no output capture, so that an
+//!    abort names its test and panic messages land in the log): the run must **fail** — a
+//!    failing test, an abort of the stand-in, a hang killed after [`RUN_LIMIT`], or (for
+//!    mutations marked so) a valgrind error. A binary is stopped at its first failing test
+//!    (one is all a mutation needs; `--all-tests` runs them all). A mutation that does not
 //!    compile counts as **not caught**: it must be caught by tests, not by the compiler. Then
 //!    the file is restored.
 //!
-//! It prints a table: mutation, what caught it (test names from the failing output, `abort:
-//! <message> (in <test>)` when the stand-in aborted the process, `valgrind: …`), and the time
-//! the mutation took. Every run's output is kept in `<target>/mutants/logs/`.
+//! It prints a table: mutation, time, and what caught it: the failing tests (the first with
+//! its panic message), `abort: <message> (in <test>)` when the stand-in aborted the process,
+//! `valgrind: <error> in <function>`, and any warning the stand-in printed. Every run's
+//! output is kept in `<target>/mutants/logs/`.
 //!
 //! ```text
-//! cargo xtask mutants [--list] [--working-tree] [--only NAME]...
+//! cargo xtask mutants [--list] [--working-tree] [--all-tests] [--only NAME]...
 //! ```
 //!
 //! `--list` prints the mutations without running anything; `--only` runs the mutations whose
 //! name contains NAME (the baseline always runs).
 //!
 //! A mutation is a list of edits (file, exact anchor text, replacement). When code moves, the
-//! anchor check names the mutation; update its anchor here. The anchors most likely to move
-//! have their own constants ([`VIRTIO_ANCHOR`] …).
+//! anchor check names the mutation; update its anchor here. The anchor that follows work in
+//! progress has constants of its own ([`VIRTIO_FILE`], [`VIRTIO_ANCHOR`],
+//! [`VIRTIO_REPLACEMENT`]).
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -931,8 +935,13 @@ impl Outcome {
             .collect();
         // An error is a headline followed by its stack (`   at 0x…: function (file:line)`);
         // other lines (`Thread 3:`, blank ones) are context.
+        // Leaks that do not fail the run (possibly lost, still reachable) are skipped.
         let start = lines.windows(2).position(|w| {
-            !w[0].is_empty() && !w[0].starts_with(' ') && w[1].trim_start().starts_with("at 0x")
+            !w[0].is_empty()
+                && !w[0].starts_with(' ')
+                && !w[0].contains("possibly lost")
+                && !w[0].contains("still reachable")
+                && w[1].trim_start().starts_with("at 0x")
         })?;
         let headline = lines[start];
         let frame = lines[start + 1..]
@@ -1018,6 +1027,9 @@ test e ... ";
             output: "\
 test x ... ok
 ==42== Thread 3:
+==42== 34 bytes in 2 blocks are possibly lost in loss record 9 of 40
+==42==    at 0x48417B4: malloc (in vgpreload_memcheck-amd64-linux.so)
+==42==
 ==42== Invalid read of size 4
 ==42==    at 0x1234: std::sys::sync::mutex::futex::Mutex::lock (futex.rs:20)
 ==42==    by 0x5678: vmnet::backend::apple::completion::Completion<T>::complete (completion.rs:38)
