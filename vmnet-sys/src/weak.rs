@@ -113,12 +113,14 @@ macro_rules! weak_keys {
                 &raw const crate::$name
             }
             static SYMBOL: Symbol = Symbol::new(c_name!($name));
-            SYMBOL.address().map(|addr| {
-                // SAFETY: the symbol is a `const char *const` data symbol whose value points at a
-                // NUL-terminated string in the framework's constant data, alive as long as the
-                // process (frameworks are never unloaded).
-                unsafe { CStr::from_ptr(*addr.as_ptr().cast::<*const c_char>()) }
-            })
+            let addr = SYMBOL.address()?;
+            // SAFETY: the symbol is a `const char *const` data symbol, readable for the life of
+            // the process (frameworks are never unloaded).
+            let value = unsafe { *addr.as_ptr().cast::<*const c_char>() };
+            // A NULL value (never observed) counts as a missing key.
+            // SAFETY: a non-NULL value points at a NUL-terminated string in the framework's
+            // constant data, alive as long as the process.
+            (!value.is_null()).then(|| unsafe { CStr::from_ptr(value) })
         }
     )*};
 }

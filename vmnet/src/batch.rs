@@ -133,10 +133,11 @@ impl PacketBatch {
     }
 
     /// A batch sized for `params`: as many packets as one read or write may carry, each slot
-    /// as large as the interface's maximum packet size.
+    /// as large as the interface's largest packet, [`Parameters::buffer_len`] (the maximum
+    /// packet size, plus the virtio-net header when it is on).
     pub fn for_interface(params: &Parameters) -> Self {
         let capacity = params.read_max_packets().max(params.write_max_packets());
-        Self::new(capacity, params.max_packet_size())
+        Self::new(capacity, params.buffer_len())
     }
 
     /// How many packets the batch can hold.
@@ -299,6 +300,36 @@ impl PacketBatch {
         let lens = &self.lens;
         set_lengths(&mut self.descs, &self.iovs, range, |packet| lens[packet])
     }
+}
+
+/// Checks the first `count` descriptors after a read: vmnet sets each one's `vm_pkt_size` to
+/// its packet's length, and nothing but vmnet stops it from claiming more than the
+/// descriptor's iovecs hold. `Err(PacketTooBig)` names the first that does, so no caller is
+/// handed a length past its buffer.
+///
+/// # Safety
+/// Each of the first `count` descriptors points at `vm_pkt_iovcnt` readable iovecs (as it
+/// did for the read).
+pub(crate) unsafe fn check_read_lengths(descs: &[vmpktdesc], count: usize) -> Result<()> {
+    for (index, desc) in descs.iter().take(count).enumerate() {
+        let iovs: &[iovec] = if desc.vm_pkt_iov.is_null() || desc.vm_pkt_iovcnt == 0 {
+            &[]
+        } else {
+            // SAFETY: the caller guarantees `vm_pkt_iovcnt` readable iovecs at `vm_pkt_iov`.
+            unsafe { std::slice::from_raw_parts(desc.vm_pkt_iov, desc.vm_pkt_iovcnt as usize) }
+        };
+        let room = iovs
+            .iter()
+            .fold(0usize, |sum, iov| sum.saturating_add(iov.iov_len));
+        if desc.vm_pkt_size > room {
+            return Err(Error::PacketTooBig {
+                index,
+                len: desc.vm_pkt_size,
+                max: room,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Sets the descriptors `range` (within the capacity) for a call: each packet's length
@@ -520,6 +551,37 @@ mod tests {
                 (16, 16, 1, 0)
             );
         }
+    }
+
+    #[test]
+    fn read_lengths_past_the_buffers_are_refused() {
+        let mut b = PacketBatch::new(3, 16);
+        let descs = b.prepare_read(3);
+        descs[0].vm_pkt_size = 16;
+        descs[1].vm_pkt_size = 17;
+        // SAFETY: every descriptor points at one iovec of the batch.
+        let first = unsafe { check_read_lengths(descs, 1) };
+        assert!(first.is_ok(), "a whole slot fits");
+        assert!(matches!(
+            // SAFETY: as above.
+            unsafe { check_read_lengths(descs, 2) },
+            Err(Error::PacketTooBig {
+                index: 1,
+                len: 17,
+                max: 16
+            })
+        ));
+        descs[2].vm_pkt_iovcnt = 0;
+        descs[1].vm_pkt_size = 0;
+        assert!(matches!(
+            // SAFETY: as above; the third claims no iovec at all.
+            unsafe { check_read_lengths(descs, 3) },
+            Err(Error::PacketTooBig {
+                index: 2,
+                max: 0,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -234,6 +234,13 @@ pub enum Error {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// vmnet listed port-forwarding rules, but none of them could be read: vmnet refused
+    /// their details, or their protocol is neither TCP nor UDP. (Rules that can be read are
+    /// returned, and the others skipped, whenever there is at least one.)
+    UnreadableRules {
+        /// How many rules vmnet listed.
+        count: usize,
+    },
     /// The interface has been stopped.
     Stopped,
     /// An operating-system call failed (the readiness descriptor, a queue).
@@ -298,6 +305,11 @@ impl fmt::Display for Error {
                 f,
                 "vmnet's interface parameters are unusable: {} {problem}",
                 key.name()
+            ),
+            Error::UnreadableRules { count } => write!(
+                f,
+                "vmnet listed {count} port-forwarding rules and none could be read (vmnet \
+                 refused their details, or their protocol is neither TCP nor UDP)"
             ),
             Error::Stopped => f.write_str("the interface has been stopped"),
             Error::Io(e) => write!(f, "operating-system error: {e}"),

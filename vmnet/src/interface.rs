@@ -76,7 +76,7 @@ impl Shared {
             vm_flags: 0,
         }];
         // SAFETY: one descriptor, one iovec covering `buf`, which is exclusively borrowed for
-        // the call and at least max_packet_size long; size equals the iovec length.
+        // the call and at least buffer_len long; size equals the iovec length.
         let n = unsafe { self.read_descs(&mut desc)? };
         if n == 0 {
             return Ok(None);
@@ -134,7 +134,7 @@ impl Shared {
             return Ok(0);
         }
         // No packet is longer than its slot: only a batch with larger slots needs the check.
-        if batch.slot_size() > self.params.max_packet_size() {
+        if batch.slot_size() > self.params.buffer_len() {
             for (index, packet) in batch.iter().enumerate().take(end).skip(first) {
                 self.check_len(index, packet.len())?;
             }
@@ -147,11 +147,20 @@ impl Shared {
     }
 
     fn check_len(&self, index: usize, len: usize) -> Result<()> {
-        let max = self.params.max_packet_size();
-        if len > max {
-            return Err(Error::PacketTooBig { index, len, max });
-        }
-        Ok(())
+        self.params.check_write_len(index, len)
+    }
+
+    /// [`Interface::read_raw`]: a read into the caller's descriptors, whose lengths are then
+    /// checked against the caller's buffers.
+    ///
+    /// # Safety
+    /// [`Interface::read_raw`]'s contract.
+    unsafe fn read_raw(&self, descs: &mut [vmpktdesc]) -> Result<usize> {
+        // SAFETY: the caller keeps the contract, which is the driver's.
+        let n = unsafe { self.read_descs(descs)? };
+        // SAFETY: the descriptors still point at the caller's iovecs, valid until we return.
+        unsafe { crate::batch::check_read_lengths(descs, n)? };
+        Ok(n)
     }
 }
 
@@ -250,17 +259,18 @@ impl Interface {
         &self.shared.params
     }
 
-    /// Reads one packet into `buf`, which must hold the interface's
-    /// [`max_packet_size`](Parameters::max_packet_size). `Ok(None)`: nothing to read now.
+    /// Reads one packet into `buf`, which must hold the interface's largest packet,
+    /// [`buffer_len`](Parameters::buffer_len). `Ok(None)`: nothing to read now.
     pub fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>> {
         self.shared.read(buf)
     }
 
-    /// Writes one Ethernet frame. `Ok(false)`: vmnet did not take it now (retry later).
+    /// Writes one Ethernet frame (after the virtio-net header when it is on). `Ok(false)`:
+    /// vmnet did not take it now (retry later).
     ///
     /// # Errors
-    /// [`Error::PacketTooBig`] for a frame larger than the maximum packet size (nothing is
-    /// written), [`Error::Vmnet`] when vmnet refuses.
+    /// [`Error::PacketTooBig`] for a packet larger than [`buffer_len`](Parameters::buffer_len)
+    /// (nothing is written), [`Error::Vmnet`] when vmnet refuses.
     pub fn write(&mut self, frame: &[u8]) -> Result<bool> {
         self.shared.write(frame)
     }
@@ -268,7 +278,7 @@ impl Interface {
     /// Reads as many packets as are waiting, up to the batch's capacity and the interface's
     /// read limit, into `batch` (emptied first). Returns how many; 0 means nothing now.
     ///
-    /// Allocates nothing. The batch's slots must hold the maximum packet size
+    /// Allocates nothing. The batch's slots must hold [`buffer_len`](Parameters::buffer_len)
     /// ([`PacketBatch::for_interface`] sizes them so), else [`Error::BufferTooSmall`].
     pub fn read_batch(&mut self, batch: &mut PacketBatch) -> Result<usize> {
         self.shared.read_batch(batch)
@@ -279,8 +289,8 @@ impl Interface {
     /// to [`write_batch_from`](Self::write_batch_from) to continue.
     ///
     /// # Errors
-    /// [`Error::PacketTooBig`] (before anything is written) if a packet exceeds the maximum
-    /// packet size; [`Error::Vmnet`] when vmnet refuses.
+    /// [`Error::PacketTooBig`] (before anything is written) if a packet exceeds
+    /// [`buffer_len`](Parameters::buffer_len); [`Error::Vmnet`] when vmnet refuses.
     pub fn write_batch(&mut self, batch: &mut PacketBatch) -> Result<usize> {
         self.shared.write_batch(batch, 0)
     }
@@ -293,7 +303,14 @@ impl Interface {
     /// Reads into packet descriptors you built: vmnet's own read call (`vmnet_read`), for
     /// buffers this crate does not own — guest memory, your own ring. Returns how many
     /// descriptors were filled, from the first; each filled one's `vm_pkt_size` is then its
-    /// packet's length. Like every read, it clears readiness first.
+    /// packet's length. Like every read, it clears readiness first. Buffers should hold
+    /// [`buffer_len`](Parameters::buffer_len) bytes (the maximum packet size, plus the
+    /// virtio-net header when it is on).
+    ///
+    /// vmnet writes each filled descriptor's `vm_pkt_size`, and nothing but vmnet keeps it
+    /// within the buffer: it may claim more bytes than the descriptor's iovecs hold. This is
+    /// checked after the call; such a length is [`Error::PacketTooBig`] naming the descriptor
+    /// (and the packets of that call are lost), never a length past a buffer.
     ///
     /// [`read_batch`](Self::read_batch) is the safe form; it builds such descriptors over a
     /// [`PacketBatch`]. The types are vmnet's, re-exported as [`ffi`](crate::ffi).
@@ -303,7 +320,7 @@ impl Interface {
     /// use vmnet::ffi::{iovec, vmpktdesc};
     /// # let segment = vmnet::sim::Segment::new();
     /// # let mut iface = segment.start(&vmnet::InterfaceConfig::shared())?;
-    /// let mut buf = vec![0u8; iface.parameters().max_packet_size()];
+    /// let mut buf = vec![0u8; iface.parameters().buffer_len()];
     /// let mut iov = iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     /// let mut descs = [vmpktdesc {
     ///     vm_pkt_size: buf.len(),
@@ -329,10 +346,11 @@ impl Interface {
     /// # Errors
     /// [`Error::Vmnet`] as vmnet answers: more descriptors than
     /// [`read_max_packets`](Parameters::read_max_packets), a buffer smaller than the waiting
-    /// packet; [`Error::Stopped`].
+    /// packet; [`Error::PacketTooBig`] for a length past its buffer (above);
+    /// [`Error::Stopped`].
     pub unsafe fn read_raw(&mut self, descs: &mut [vmpktdesc]) -> Result<usize> {
-        // SAFETY: the caller keeps the contract above, which is the driver's.
-        unsafe { self.shared.read_descs(descs) }
+        // SAFETY: the caller keeps the contract above.
+        unsafe { self.shared.read_raw(descs) }
     }
 
     /// Writes the packets of descriptors you built: vmnet's own write call (`vmnet_write`),
@@ -348,7 +366,7 @@ impl Interface {
     /// # Errors
     /// [`Error::Vmnet`] as vmnet answers: more descriptors than
     /// [`write_max_packets`](Parameters::write_max_packets), a packet larger than
-    /// [`max_packet_size`](Parameters::max_packet_size); [`Error::Stopped`].
+    /// [`buffer_len`](Parameters::buffer_len); [`Error::Stopped`].
     pub unsafe fn write_raw(&mut self, descs: &mut [vmpktdesc]) -> Result<usize> {
         // SAFETY: the caller keeps the contract above, which is the driver's.
         unsafe { self.shared.driver.write(descs) }
@@ -515,8 +533,8 @@ impl ReadHalf {
     /// # Safety
     /// As for [`Interface::read_raw`].
     pub unsafe fn read_raw(&mut self, descs: &mut [vmpktdesc]) -> Result<usize> {
-        // SAFETY: the caller keeps `Interface::read_raw`'s contract, which is the driver's.
-        unsafe { self.shared.read_descs(descs) }
+        // SAFETY: the caller keeps `Interface::read_raw`'s contract.
+        unsafe { self.shared.read_raw(descs) }
     }
     /// See [`Interface::wait_readable`].
     pub fn wait_readable(&self, timeout: Option<Duration>) -> Result<bool> {

@@ -39,11 +39,21 @@ const OUT_OF_RANGE: &str = "is out of range";
 ///   interface id: `None` when not reported (for instance the MAC address in bridged mode
 ///   without allocation, the address range in bridged mode, and the NAT66 prefix outside
 ///   shared mode).
+///
+/// # Packet sizes and the virtio-net header
+///
+/// [`max_packet_size`](Self::max_packet_size) is vmnet's figure: the largest Ethernet frame,
+/// **without** the 12-byte virtio-net header. When the interface was started with the header
+/// ([`InterfaceConfig::virtio_header`](crate::InterfaceConfig::virtio_header), macOS 15.4),
+/// every packet read or written carries it in front of the frame, so the largest packet is
+/// 12 bytes longer: [`buffer_len`](Self::buffer_len) is the size that reads, writes and
+/// batches go by, whether or not the header is on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Parameters {
     mac_address: Option<MacAddr>,
     mtu: u32,
     max_packet_size: usize,
+    virtio_header: bool,
     read_max_packets: usize,
     write_max_packets: usize,
     start_address: Option<Ipv4Addr>,
@@ -54,10 +64,15 @@ pub struct Parameters {
 }
 
 impl Parameters {
+    /// The length of the virtio-net header that packets carry when it is enabled.
+    pub const VIRTIO_HEADER_LEN: usize = 12;
+
     /// Parses vmnet's parameter dictionary.
     ///
     /// Keys this crate does not use are ignored. The NAT66 prefix may carry a `/length`
-    /// suffix, which is ignored.
+    /// suffix, which is ignored. vmnet's dictionary does not say whether packets carry the
+    /// virtio-net header, so the result has it off ([`virtio_header`](Self::virtio_header)
+    /// is `false`); a started interface's parameters have it as the interface was started.
     ///
     /// # Errors
     ///
@@ -103,6 +118,7 @@ impl Parameters {
             mac_address,
             mtu,
             max_packet_size,
+            virtio_header: false,
             read_max_packets: limit(Key::ReadMaxPackets)?,
             write_max_packets: limit(Key::WriteMaxPackets)?,
             start_address: ipv4(dict, Key::StartAddress)?,
@@ -124,20 +140,53 @@ impl Parameters {
         self.mtu
     }
 
-    /// The largest packet (Ethernet frame, with the virtio-net header if enabled) that is read
-    /// or written, in bytes: read buffers must be at least this large.
+    /// The largest Ethernet frame, in bytes, as vmnet reports it: **without** the virtio-net
+    /// header. With the header on, packets are up to [`buffer_len`](Self::buffer_len) bytes.
     pub fn max_packet_size(&self) -> usize {
         self.max_packet_size
     }
 
+    /// Whether every packet read or written carries the 12-byte virtio-net header
+    /// ([`VIRTIO_HEADER_LEN`](Self::VIRTIO_HEADER_LEN)) in front of the Ethernet frame: as the
+    /// interface was started ([`InterfaceConfig::virtio_header`](crate::InterfaceConfig::virtio_header)).
+    pub fn virtio_header(&self) -> bool {
+        self.virtio_header
+    }
+
+    /// The largest packet read or written, in bytes: [`max_packet_size`](Self::max_packet_size),
+    /// plus [`VIRTIO_HEADER_LEN`](Self::VIRTIO_HEADER_LEN) when the virtio-net header is on.
+    /// Read buffers and batch slots must be at least this large, and no packet written may be
+    /// larger.
+    pub fn buffer_len(&self) -> usize {
+        if self.virtio_header {
+            self.max_packet_size + Self::VIRTIO_HEADER_LEN
+        } else {
+            self.max_packet_size
+        }
+    }
+
+    /// These parameters for an interface started with the virtio-net header `on` or off.
+    pub(crate) fn with_virtio_header(mut self, on: bool) -> Self {
+        self.virtio_header = on;
+        self
+    }
+
     /// `Err(BufferTooSmall)` unless a read buffer (or batch slot) of `len` bytes can hold the
-    /// largest packet.
+    /// largest packet ([`buffer_len`](Self::buffer_len)).
     pub(crate) fn check_read_len(&self, len: usize) -> crate::Result<()> {
-        if len < self.max_packet_size {
-            return Err(crate::Error::BufferTooSmall {
-                len,
-                needed: self.max_packet_size,
-            });
+        let needed = self.buffer_len();
+        if len < needed {
+            return Err(crate::Error::BufferTooSmall { len, needed });
+        }
+        Ok(())
+    }
+
+    /// `Err(PacketTooBig)` for packet `index` of `len` bytes if it is larger than a packet
+    /// may be ([`buffer_len`](Self::buffer_len)).
+    pub(crate) fn check_write_len(&self, index: usize, len: usize) -> crate::Result<()> {
+        let max = self.buffer_len();
+        if len > max {
+            return Err(crate::Error::PacketTooBig { index, len, max });
         }
         Ok(())
     }
@@ -470,6 +519,40 @@ mod tests {
             parameters_error(&dict),
             (Key::Nat66Prefix, "is not a valid IPv6 prefix")
         );
+    }
+
+    #[test]
+    fn the_virtio_header_adds_12_bytes_to_the_buffer_len_only() {
+        let plain = Parameters::from_dictionary(&observed()).unwrap();
+        assert!(!plain.virtio_header());
+        assert_eq!((plain.max_packet_size(), plain.buffer_len()), (1514, 1514));
+        let virtio = plain.clone().with_virtio_header(true);
+        assert!(virtio.virtio_header());
+        assert_eq!(
+            (virtio.max_packet_size(), virtio.buffer_len()),
+            (1514, 1526)
+        );
+        assert!(virtio.check_read_len(1526).is_ok());
+        assert!(matches!(
+            virtio.check_read_len(1525),
+            Err(crate::Error::BufferTooSmall {
+                len: 1525,
+                needed: 1526
+            })
+        ));
+        assert!(virtio.check_write_len(0, 1526).is_ok());
+        assert!(matches!(
+            virtio.check_write_len(3, 1527),
+            Err(crate::Error::PacketTooBig {
+                index: 3,
+                len: 1527,
+                max: 1526
+            })
+        ));
+        assert!(matches!(
+            plain.check_write_len(0, 1515),
+            Err(crate::Error::PacketTooBig { max: 1514, .. })
+        ));
     }
 
     #[test]

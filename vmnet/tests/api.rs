@@ -768,6 +768,104 @@ fn async_reads_wake_when_frames_arrive() {
     });
 }
 
+/// vmnet's maximum packet size excludes the 12-byte virtio-net header: with the header on,
+/// the largest packet read or written is that size + 12 (`Parameters::buffer_len`), and
+/// `PacketBatch::for_interface`, the read buffers and the write checks allow for it.
+#[test]
+fn with_the_virtio_header_a_packet_of_max_plus_12_bytes_goes_through_whole() {
+    const HEADER: usize = vmnet::Parameters::VIRTIO_HEADER_LEN;
+    let net = Net::new();
+    if !net.capabilities().has(Feature::VirtioHeader) {
+        return; // Refusal before macOS 15.4 is checked in features_follow_the_system…
+    }
+    let host = net.host();
+    let mut iface = net
+        .start(&InterfaceConfig::shared().virtio_header(true))
+        .unwrap();
+    let p = iface.parameters().clone();
+    assert_eq!(p.max_packet_size(), 1514, "like vmnet: without the header");
+    assert!(p.virtio_header());
+    assert_eq!(p.buffer_len(), 1514 + HEADER);
+    let mac = mac_of(&iface);
+
+    // Out: header + a frame of the maximum size; the network sees the frame whole.
+    let out = frame(host.mac(), mac, p.max_packet_size(), 7);
+    let mut packet = vec![0u8; HEADER];
+    packet.extend_from_slice(&out);
+    assert_eq!(packet.len(), p.buffer_len());
+    assert!(iface.write(&packet).unwrap(), "vmnet took the packet");
+    assert_eq!(host.recv_timeout(SOON).expect("the frame left"), out);
+    // One byte more is refused before vmnet sees it.
+    packet.push(0);
+    assert!(matches!(
+        iface.write(&packet),
+        Err(Error::PacketTooBig {
+            len: 1527,
+            max: 1526,
+            ..
+        })
+    ));
+
+    // In: a frame of the maximum size arrives as header + frame, in a batch and in a buffer.
+    let inbound = frame(mac, host.mac(), p.max_packet_size(), 8);
+    host.send(&inbound).unwrap();
+    let mut batch = PacketBatch::for_interface(&p);
+    assert_eq!(batch.slot_size(), p.buffer_len());
+    assert_eq!(read_some(&mut iface, &mut batch), 1);
+    let got = batch.get(0).unwrap();
+    assert_eq!(got.len(), p.buffer_len());
+    assert_eq!(&got[HEADER..], &inbound[..]);
+    host.send(&inbound).unwrap();
+    let mut buf = vec![0u8; p.buffer_len()];
+    let deadline = Instant::now() + SOON;
+    let n = loop {
+        if let Some(n) = iface.read(&mut buf).unwrap() {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "no frame arrived");
+        iface
+            .wait_readable(Some(Duration::from_millis(50)))
+            .unwrap();
+    };
+    assert_eq!(n, p.buffer_len());
+    assert_eq!(&buf[HEADER..n], &inbound[..]);
+    // A buffer of only max_packet_size bytes is refused before vmnet is called.
+    assert!(matches!(
+        iface.read(&mut buf[..p.max_packet_size()]),
+        Err(Error::BufferTooSmall {
+            len: 1514,
+            needed: 1526
+        })
+    ));
+    iface.stop().unwrap();
+}
+
+/// No event callback runs after `stop` returns: one that was already running when stop was
+/// called has finished by then.
+#[test]
+fn a_callback_running_when_stop_is_called_has_finished_when_stop_returns() {
+    let net = Net::new();
+    let host = net.host();
+    let iface = net.start(&InterfaceConfig::shared()).unwrap();
+    let mac = mac_of(&iface);
+    let finished = Arc::new(AtomicUsize::new(0));
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let done = finished.clone();
+    let entered_tx = std::sync::Mutex::new(entered_tx);
+    iface.set_event_callback(move |_| {
+        let _ = entered_tx.lock().unwrap().send(());
+        std::thread::sleep(Duration::from_millis(200));
+        done.fetch_add(1, Ordering::SeqCst);
+    });
+    host.send(&frame(mac, host.mac(), 60, 1)).unwrap();
+    entered.recv_timeout(SOON).expect("the callback ran");
+    within(SOON, move || iface.stop()).unwrap();
+    let at_return = finished.load(Ordering::SeqCst);
+    assert_eq!(at_return, 1, "stop returned while the callback was running");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(finished.load(Ordering::SeqCst), at_return);
+}
+
 // The public-API tests that were in sim_interface.rs (which keeps the simulator's own
 // mechanics: its segment builder, capacities and counters).
 

@@ -35,7 +35,13 @@ const RUN: &[&str] = &[
 ];
 
 /// Integration test files that do not run under valgrind, and why.
-const NOT_RUN: &[(&str, &str)] = &[("macos_vmnet", "real vmnet.framework (macOS only)")];
+const NOT_RUN: &[(&str, &str)] = &[
+    ("macos_vmnet", "real vmnet.framework (macOS only)"),
+    (
+        "standin_faults",
+        "the stand-in framework only: cargo xtask standin",
+    ),
+];
 
 pub(crate) const VALGRIND_ARGS: &[&str] = &[
     "--leak-check=full",

@@ -31,6 +31,10 @@ const RUN: &[&str] = &[
 const NOT_RUN: &[(&str, &str)] = &[
     ("macos_vmnet", "real vmnet.framework (macOS only)"),
     (
+        "standin_faults",
+        "the stand-in framework only: cargo xtask standin",
+    ),
+    (
         "async_io",
         "tokio's I/O driver: Miri runs it only in part (no level-triggered epoll, no poll)",
     ),

@@ -38,7 +38,7 @@ const LEVELS: &[(&str, Option<&str>)] = &[
 
 /// Test binaries of vmnet that run on the stand-in: the unit tests (`lib`) and these
 /// integration test files.
-const RUN: &[&str] = &["api", "async_io", "bridge_e2e", "network"];
+const RUN: &[&str] = &["api", "async_io", "bridge_e2e", "network", "standin_faults"];
 
 /// Integration test files that do not run on the stand-in, and why.
 const NOT_RUN: &[(&str, &str)] = &[

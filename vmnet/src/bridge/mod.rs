@@ -434,7 +434,8 @@ pub fn spawn(
     let framing = socket.framing();
     socket.prepare()?;
     let other = socket.try_clone()?;
-    let interface_max = interface.parameters().max_packet_size();
+    // Packets carry the virtio-net header when it is on: buffer_len counts it.
+    let interface_max = interface.parameters().buffer_len();
     let max_frame_len = options
         .max_frame_len
         .map_or(interface_max, |len| len.min(interface_max));

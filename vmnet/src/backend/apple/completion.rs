@@ -1,13 +1,11 @@
 //! Waiting, with a bound, for a completion block to deliver its result.
 
-use std::ffi::c_void;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use block2::RcBlock;
 use vmnet_sys as sys;
 
+use super::block::{self, CompletionHandler};
 use crate::error::{Error, Operation, Result};
 
 enum State<T> {
@@ -18,13 +16,14 @@ enum State<T> {
     Abandoned,
 }
 
-/// A one-shot slot that a completion block fills and a waiting thread empties.
-pub(super) struct Completion<T> {
+/// A one-shot slot that a completion block fills and a waiting thread empties. The result
+/// crosses threads (vmnet's queue to the waiter), hence `T: Send`.
+pub(super) struct Completion<T: Send> {
     state: Mutex<State<T>>,
     cond: Condvar,
 }
 
-impl<T> Completion<T> {
+impl<T: Send> Completion<T> {
     pub(super) fn new() -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State::Waiting),
@@ -81,7 +80,7 @@ impl<T> Completion<T> {
     }
 }
 
-impl<T> Completion<T> {
+impl<T: Send> Completion<T> {
     /// [`wait`](Self::wait), with a missed deadline reported as [`Error::Timeout`] of
     /// `operation`.
     pub(super) fn wait_for(&self, operation: Operation, timeout: Duration) -> Result<T> {
@@ -93,26 +92,25 @@ impl<T> Completion<T> {
 }
 
 /// Runs a vmnet call whose completion block reports a status, and waits up to `timeout` for
-/// it. `schedule` makes the call with the block (as vmnet's `void *` block argument) and
-/// returns its immediate status. `keep_alive` moves into the block, so whatever the call was
-/// given by pointer lives as long as vmnet may use it (the block is copied by vmnet and
-/// released after it ran).
-pub(super) fn wait_status<K: 'static>(
+/// it. `schedule` makes the call with the block and returns its immediate status.
+/// `keep_alive` moves into the block, so whatever the call was given by pointer (and the
+/// queue the completion runs on) lives as long as vmnet may use it: the block is copied by
+/// vmnet and released after it ran, or never if it never runs.
+pub(super) fn wait_status<K: Send + Sync + 'static>(
     operation: Operation,
     timeout: Duration,
-    schedule: impl FnOnce(*mut c_void) -> sys::vmnet_return_t,
+    schedule: impl FnOnce(&CompletionHandler) -> sys::vmnet_return_t,
     keep_alive: K,
 ) -> Result<()> {
     let done: Arc<Completion<sys::vmnet_return_t>> = Completion::new();
     let block = {
         let done = done.clone();
-        RcBlock::new(move |status: sys::vmnet_return_t| {
+        block::guarded(move |(status,): (sys::vmnet_return_t,)| {
             let _ = &keep_alive;
-            // Never unwind into vmnet's queue.
-            let _ = catch_unwind(AssertUnwindSafe(|| done.complete(status)));
+            done.complete(status);
         })
     };
-    let scheduled = schedule(RcBlock::as_ptr(&block).cast());
+    let scheduled = schedule(&block);
     drop(block);
     Error::check(operation, scheduled)?;
     Error::check(operation, done.wait_for(operation, timeout)?)

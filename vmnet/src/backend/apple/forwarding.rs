@@ -4,17 +4,29 @@
 //! Every call schedules a completion block on the interface's control queue and waits for it
 //! with a bound. Addresses passed by pointer are moved into the block, so they outlive any
 //! use vmnet could make of them.
+//!
+//! # Listing
+//! The rules are listed with one call per family (IPv4, then IPv6; IPv4 only before macOS
+//! 12), and each rule's details are read from the array vmnet hands the handler. What cannot
+//! be read does not cost what could:
+//!
+//! - a rule whose details vmnet refuses, or whose protocol is neither TCP nor UDP, is
+//!   **skipped** (counted as unreadable);
+//! - a listing call that fails (or times out) for one family does not discard the rules of
+//!   the other;
+//! - an error is returned only when **nothing** could be read: the first listing failure
+//!   if a listing failed, else [`Error::UnreadableRules`] if vmnet listed rules and none of
+//!   them could be read.
 
 use std::ffi::c_void;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
-use block2::RcBlock;
 use vmnet_sys as sys;
 
 use super::addr::{from_in_addr, in_addr, in6_addr, in6_bytes};
+use super::block::{self, RulesHandler};
 use super::completion::{Completion, wait_status};
 use crate::capabilities::{Capabilities, Feature};
 use crate::error::{Error, Operation, Result, Status};
@@ -73,7 +85,7 @@ pub(super) fn add(
                         family.raw(),
                         addr_ptr,
                         internal_port,
-                        block,
+                        block::completion_handler(block),
                     )
                 }
             },
@@ -96,7 +108,7 @@ pub(super) fn add(
                         external,
                         in_addr(*v4.ip()),
                         internal_port,
-                        block,
+                        block::completion_handler(block),
                     )
                 }
             },
@@ -121,7 +133,15 @@ pub(super) fn remove(
             |block| {
                 // SAFETY: live handle; plain values; the block has the completion handler's
                 // parameters.
-                unsafe { remove(iface, protocol, external, family.raw(), block) }
+                unsafe {
+                    remove(
+                        iface,
+                        protocol,
+                        external,
+                        family.raw(),
+                        block::completion_handler(block),
+                    )
+                }
             },
             (),
         )
@@ -133,7 +153,10 @@ pub(super) fn remove(
                 // SAFETY: as above.
                 unsafe {
                     sys::vmnet_interface_remove_port_forwarding_rule(
-                        iface, protocol, external, block,
+                        iface,
+                        protocol,
+                        external,
+                        block::completion_handler(block),
                     )
                 }
             },
@@ -144,55 +167,121 @@ pub(super) fn remove(
     }
 }
 
-type Parsed = std::result::Result<Vec<PortForwardingRule>, Status>;
-
-/// Runs a get-rules call and parses the XPC array its handler receives with `parse` (which
-/// is called inside the handler, while the array is alive).
-fn collect(
-    timeout: Duration,
-    schedule: impl FnOnce(*mut c_void) -> sys::vmnet_return_t,
-    parse: impl Fn(sys::xpc_object_t) -> std::result::Result<PortForwardingRule, Status> + 'static,
-) -> Result<Vec<PortForwardingRule>> {
-    let operation = Operation::ListPortForwardingRules;
-    let done: Arc<Completion<Parsed>> = Completion::new();
-    let block = {
-        let done = done.clone();
-        RcBlock::new(move |rules: sys::xpc_object_t| {
-            let _ = catch_unwind(AssertUnwindSafe(|| {
-                // SAFETY: vmnet passes the rules array (or NULL for none) borrowed for the
-                // duration of the block; elements are borrowed from it.
-                let parsed = unsafe {
-                    if !rules.is_null() && sys::xpc_get_type(rules) == sys::xpc_type_array() {
-                        (0..sys::xpc_array_get_count(rules))
-                            .map(|i| parse(sys::xpc_array_get_value(rules, i)))
-                            .collect()
-                    } else {
-                        Ok(Vec::new())
-                    }
-                };
-                done.complete(parsed);
-            }));
-        })
-    };
-    let scheduled = schedule(RcBlock::as_ptr(&block).cast());
-    drop(block);
-    Error::check(operation, scheduled)?;
-    done.wait_for(operation, timeout)?
-        .map_err(|status| Error::vmnet(operation, status))
+/// Why one listed rule could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unreadable {
+    /// vmnet refused its details with this status.
+    Details(Status),
+    /// Its protocol number is neither TCP (6) nor UDP (17).
+    Protocol(u8),
 }
 
+/// What one listing call gave: the rules read, and how many listed rules could not be.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Listed {
+    rules: Vec<PortForwardingRule>,
+    unreadable: usize,
+}
+
+impl Listed {
+    /// Sorts the outcome of reading each listed rule.
+    fn from_outcomes(
+        outcomes: impl IntoIterator<Item = std::result::Result<PortForwardingRule, Unreadable>>,
+    ) -> Self {
+        let mut listed = Listed::default();
+        for outcome in outcomes {
+            match outcome {
+                Ok(rule) => listed.rules.push(rule),
+                Err(_) => listed.unreadable += 1,
+            }
+        }
+        listed
+    }
+}
+
+/// Runs a get-rules call and reads each element of the XPC array its handler receives with
+/// `parse` (called inside the handler, while the array is alive, on vmnet's queue).
+fn collect(
+    timeout: Duration,
+    schedule: impl FnOnce(&RulesHandler) -> sys::vmnet_return_t,
+    parse: impl Fn(sys::xpc_object_t) -> std::result::Result<PortForwardingRule, Unreadable>
+    + Send
+    + Sync
+    + 'static,
+) -> Result<Listed> {
+    let operation = Operation::ListPortForwardingRules;
+    let done: Arc<Completion<Listed>> = Completion::new();
+    let block = {
+        let done = done.clone();
+        block::guarded(move |(rules,): (sys::xpc_object_t,)| {
+            // SAFETY: vmnet passes the rules array (or NULL for none) borrowed for the
+            // duration of the block; its type is checked before it is read as an array, and
+            // elements (index < count) are borrowed from it.
+            let listed = unsafe {
+                if !rules.is_null() && sys::xpc_get_type(rules) == sys::xpc_type_array() {
+                    Listed::from_outcomes(
+                        (0..sys::xpc_array_get_count(rules))
+                            .map(|i| parse(sys::xpc_array_get_value(rules, i))),
+                    )
+                } else {
+                    Listed::default()
+                }
+            };
+            done.complete(listed);
+        })
+    };
+    let scheduled = schedule(&block);
+    drop(block);
+    Error::check(operation, scheduled)?;
+    done.wait_for(operation, timeout)
+}
+
+/// The rule of the details vmnet gave: `Unreadable::Protocol` for a protocol this crate does
+/// not know (not a vmnet status: the protocol number is no status code).
 fn rule(
     protocol: u8,
     external: u16,
     ip: IpAddr,
     internal_port: u16,
-) -> std::result::Result<PortForwardingRule, Status> {
-    let protocol = Protocol::from_number(protocol).ok_or(Status::Unknown(u32::from(protocol)))?;
+) -> std::result::Result<PortForwardingRule, Unreadable> {
+    let known = Protocol::from_number(protocol).ok_or(Unreadable::Protocol(protocol))?;
     Ok(PortForwardingRule::new(
-        protocol,
+        known,
         external,
         SocketAddr::new(ip, internal_port),
     ))
+}
+
+/// `Ok(())` if vmnet gave a rule's details.
+fn details_read(status: sys::vmnet_return_t) -> std::result::Result<(), Unreadable> {
+    Status::check(status).map_err(Unreadable::Details)
+}
+
+/// The interface's rules from the listings of each family (see the module's documentation):
+/// the rules read, unless nothing could be read.
+fn merge(listings: impl IntoIterator<Item = Result<Listed>>) -> Result<Vec<PortForwardingRule>> {
+    let mut rules = Vec::new();
+    let mut unreadable = 0;
+    let mut failure = None;
+    for listing in listings {
+        match listing {
+            Ok(listed) => {
+                rules.extend(listed.rules);
+                unreadable += listed.unreadable;
+            }
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    if !rules.is_empty() {
+        return Ok(rules);
+    }
+    match failure {
+        Some(e) => Err(e),
+        None if unreadable > 0 => Err(Error::UnreadableRules { count: unreadable }),
+        None => Ok(rules),
+    }
 }
 
 pub(super) fn list(
@@ -201,11 +290,16 @@ pub(super) fn list(
     timeout: Duration,
 ) -> Result<Vec<PortForwardingRule>> {
     if !caps.has(Feature::IpPortForwarding) {
-        return collect(
+        let v4 = collect(
             timeout,
             |block| {
                 // SAFETY: live handle; the block has the rules handler's parameters.
-                unsafe { sys::vmnet_interface_get_port_forwarding_rules(iface, block) }
+                unsafe {
+                    sys::vmnet_interface_get_port_forwarding_rules(
+                        iface,
+                        block::rules_handler(block),
+                    )
+                }
             },
             |xrule| {
                 let (mut protocol, mut external, mut port) = (0u8, 0u16, 0u16);
@@ -221,23 +315,23 @@ pub(super) fn list(
                         &mut port,
                     )
                 };
-                Status::check(status)?;
+                details_read(status)?;
                 rule(protocol, external, IpAddr::V4(from_in_addr(address)), port)
             },
         );
+        return merge([v4]);
     }
     let get = sys::weak::vmnet_interface_get_ip_port_forwarding_rules()
         .ok_or_else(|| Feature::IpPortForwarding.unsupported())?;
     let details = sys::weak::vmnet_ip_port_forwarding_rule_get_details()
         .ok_or_else(|| Feature::IpPortForwarding.unsupported())?;
-    let mut all = Vec::new();
-    for family in [IpFamily::V4, IpFamily::V6] {
+    let listings = [IpFamily::V4, IpFamily::V6].map(|family| {
         let raw_family = family.raw();
-        all.extend(collect(
+        collect(
             timeout,
             |block| {
                 // SAFETY: live handle; the block has the ip rules handler's parameters.
-                unsafe { get(iface, raw_family, block) }
+                unsafe { get(iface, raw_family, block::rules_handler(block)) }
             },
             move |xrule| {
                 let (mut protocol, mut external, mut port) = (0u8, 0u16, 0u16);
@@ -256,7 +350,7 @@ pub(super) fn list(
                         &mut port,
                     )
                 };
-                Status::check(status)?;
+                details_read(status)?;
                 let bytes = in6_bytes(&address);
                 let ip = match family {
                     IpFamily::V4 => {
@@ -266,7 +360,109 @@ pub(super) fn list(
                 };
                 rule(protocol, external, ip, port)
             },
-        )?);
+        )
+    });
+    merge(listings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp(port: u16) -> PortForwardingRule {
+        PortForwardingRule::new(
+            Protocol::Tcp,
+            port,
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 168, 105, 2)), 22),
+        )
     }
-    Ok(all)
+
+    fn failed() -> Error {
+        Error::vmnet(Operation::ListPortForwardingRules, Status::Failure)
+    }
+
+    #[test]
+    fn an_unknown_protocol_is_unreadable_not_a_vmnet_status() {
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        assert_eq!(rule(1, 80, ip, 80), Err(Unreadable::Protocol(1)));
+        assert_eq!(rule(132, 80, ip, 80), Err(Unreadable::Protocol(132)));
+        assert_eq!(
+            rule(6, 80, ip, 8080),
+            Ok(PortForwardingRule::new(
+                Protocol::Tcp,
+                80,
+                SocketAddr::new(ip, 8080)
+            ))
+        );
+        assert_eq!(
+            details_read(sys::VMNET_INVALID_ARGUMENT),
+            Err(Unreadable::Details(Status::InvalidArgument))
+        );
+        assert_eq!(details_read(sys::VMNET_SUCCESS), Ok(()));
+    }
+
+    #[test]
+    fn unreadable_rules_are_skipped_and_counted() {
+        let listed = Listed::from_outcomes([
+            Ok(tcp(1)),
+            Err(Unreadable::Protocol(1)),
+            Ok(tcp(2)),
+            Err(Unreadable::Details(Status::InvalidArgument)),
+        ]);
+        assert_eq!(listed.rules, [tcp(1), tcp(2)]);
+        assert_eq!(listed.unreadable, 2);
+    }
+
+    #[test]
+    fn rules_read_survive_a_failed_listing_and_unreadable_rules() {
+        let v4 = Listed {
+            rules: vec![tcp(1)],
+            unreadable: 1,
+        };
+        assert_eq!(merge([Ok(v4), Err(failed())]).unwrap(), [tcp(1)]);
+        let v6 = Listed {
+            rules: vec![tcp(2)],
+            unreadable: 0,
+        };
+        assert_eq!(merge([Err(failed()), Ok(v6)]).unwrap(), [tcp(2)]);
+    }
+
+    #[test]
+    fn nothing_read_is_an_error_only_when_something_went_wrong() {
+        assert!(
+            merge([Ok(Listed::default()), Ok(Listed::default())])
+                .unwrap()
+                .is_empty()
+        );
+        assert!(matches!(
+            merge([Ok(Listed::default()), Err(failed())]),
+            Err(Error::Vmnet {
+                status: Status::Failure,
+                ..
+            })
+        ));
+        let unreadable = Listed {
+            rules: Vec::new(),
+            unreadable: 3,
+        };
+        assert!(matches!(
+            merge([Ok(unreadable), Ok(Listed::default())]),
+            Err(Error::UnreadableRules { count: 3 })
+        ));
+        let timed_out = Error::Timeout {
+            operation: Operation::ListPortForwardingRules,
+            waited: Duration::from_secs(1),
+        };
+        let first = merge([
+            Err(timed_out),
+            Ok(Listed {
+                rules: Vec::new(),
+                unreadable: 1,
+            }),
+        ]);
+        assert!(
+            matches!(first, Err(Error::Timeout { .. })),
+            "a failed listing is reported before unreadable rules: {first:?}"
+        );
+    }
 }

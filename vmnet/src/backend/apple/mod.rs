@@ -3,19 +3,28 @@
 //! Ownership, written out:
 //! - **Description dictionary**: built here (+1), moved into the start completion block, so it
 //!   lives until vmnet has run the block (the facts sheet: keep it alive until then).
-//! - **Blocks**: built with `block2::RcBlock` (heap blocks). vmnet copies (retains) the blocks
-//!   it keeps; our `RcBlock` reference is dropped after the call. Every block body runs inside
-//!   `catch_unwind`, so no panic unwinds into vmnet or libdispatch.
+//! - **Blocks**: typed by their signature and built by one helper ([`block`]): heap blocks
+//!   whose bodies are `Send + Sync + 'static` and never unwind into vmnet or libdispatch.
+//!   vmnet copies (retains) the blocks it keeps; our `RcBlock` reference is dropped after the
+//!   call.
 //! - **Queues**: two serial queues per interface: the event queue (ours, or the caller's) and a
 //!   private control queue for start/stop completions, so waiting for a completion never waits
-//!   on the queue that runs event callbacks. The driver keeps both alive until stop completed;
-//!   if a stop times out they are leaked on purpose, since vmnet may still use them.
+//!   on the queue that runs event callbacks. The driver keeps both alive; the start and stop
+//!   completion blocks hold their own references too, so a completion that comes after its
+//!   waiter gave up (or never comes) still finds its queue alive, and nothing is leaked
+//!   deliberately.
 //! - **interface_ref**: not reference counted; valid until the stop completion has run. The
-//!   driver owns it and stops it exactly once.
-//! - **Parameter and event dictionaries**: borrowed for the block's duration; copied into a
-//!   [`Dictionary`] inside the block.
+//!   driver owns it and stops it exactly once. An interface whose start completion arrives
+//!   after the start timed out is stopped by the completion, though never from inside it: the
+//!   stop is issued from a queue of its own (vmnet must not be re-entered from its start
+//!   handler on the control queue).
+//! - **Stop**: disables events, stops, waits for the completion, then waits for the event
+//!   queue to drain, so that no event callback is running or runs once stop has returned.
+//! - **Parameter and event dictionaries**: borrowed for the block's duration; their XPC type is
+//!   checked, and they are copied into a [`Dictionary`] inside the block.
 
 mod addr;
+mod block;
 mod bridgeable;
 mod completion;
 mod forwarding;
@@ -26,14 +35,14 @@ pub(crate) use bridgeable::bridgeable_interfaces;
 pub(crate) use network::{network_configuration, network_from_serialization};
 pub(crate) use xpc::XpcObject;
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::cell::Cell;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use block2::RcBlock;
 use dispatch2::{DispatchQueue, DispatchRetained};
 use vmnet_sys as sys;
 
+use self::block::StartHandler;
 use self::completion::Completion;
 use super::{Driver, StartContext, Started};
 use crate::capabilities::{Capabilities, Feature};
@@ -88,7 +97,7 @@ pub(crate) fn start(config: &InterfaceConfig, ctx: StartContext<'_>) -> Result<S
     start_with(&desc, ctx, caps, |desc, queue, handler| {
         // SAFETY: start_with passes a live description dictionary, a live serial queue and a
         // start completion block, as vmnet_start_interface requires.
-        unsafe { sys::vmnet_start_interface(desc, queue, handler) }
+        unsafe { sys::vmnet_start_interface(desc, queue, block::start_handler(handler)) }
     })
 }
 
@@ -99,11 +108,7 @@ pub(super) fn start_with(
     desc: &Dictionary,
     ctx: StartContext<'_>,
     caps: Capabilities,
-    call: impl FnOnce(
-        sys::xpc_object_t,
-        sys::dispatch_queue_t,
-        *mut std::ffi::c_void,
-    ) -> sys::interface_ref,
+    call: impl FnOnce(sys::xpc_object_t, sys::dispatch_queue_t, &StartHandler) -> sys::interface_ref,
 ) -> Result<Started> {
     let xdesc = xpc::to_xpc(desc)?;
     let events = ctx
@@ -120,38 +125,33 @@ pub(super) fn start_with(
     let start_block = {
         let done = done.clone();
         let handle = handle.clone();
-        let late_control = control.clone();
-        // The block owns the description, so it lives until vmnet releases the block.
+        // The block owns the description, so it lives until vmnet releases the block, and a
+        // reference to the control queue, which a late completion runs on and stops with.
         let keep_desc = xdesc;
-        RcBlock::new(
-            move |status: sys::vmnet_return_t, params: sys::xpc_object_t| {
+        let late_control = control.clone();
+        block::guarded(
+            move |(status, params): (sys::vmnet_return_t, sys::xpc_object_t)| {
                 let _ = &keep_desc;
-                let _ = catch_unwind(AssertUnwindSafe(|| {
-                    let outcome = Status::check(status).map(|()| {
-                        // SAFETY: vmnet passes the parameter dictionary (or NULL) borrowed for
-                        // the duration of this block.
-                        unsafe { xpc::from_xpc(params) }
-                    });
-                    if let Some(Ok(_)) = done.complete(outcome) {
-                        // The starter gave up waiting: stop the interface it never got.
-                        let h = *handle.lock().unwrap_or_else(PoisonError::into_inner);
-                        if let Some(h) = h {
-                            stop_detached(h.0, &late_control);
-                        }
+                let outcome = Status::check(status).map(|()| {
+                    // SAFETY: vmnet passes the parameter dictionary (or NULL) borrowed for the
+                    // duration of this block.
+                    unsafe { xpc::from_xpc(params) }
+                });
+                if let Some(Ok(_)) = done.complete(outcome) {
+                    // The starter gave up waiting: stop the interface it never got.
+                    let h = *handle.lock().unwrap_or_else(PoisonError::into_inner);
+                    if let Some(h) = h {
+                        stop_late(h, late_control.clone());
                     }
-                }));
+                }
             },
         )
     };
     // The description is owned by the block, which we still hold; the control queue is a
-    // live serial queue that the driver (or, after a timeout, a deliberate leak) keeps alive
-    // while vmnet may use it; the block has the parameter types of
-    // vmnet_start_interface_completion_handler_t and vmnet copies it.
-    let iface = call(
-        desc_ptr,
-        queue_ptr(&control),
-        RcBlock::as_ptr(&start_block).cast(),
-    );
+    // live serial queue that the driver and the block keep alive while vmnet may use it; the
+    // block has the parameter types of vmnet_start_interface_completion_handler_t and vmnet
+    // copies it.
+    let iface = call(desc_ptr, queue_ptr(&control), &start_block);
     drop(start_block);
     if !iface.is_null() {
         *handle.lock().unwrap_or_else(PoisonError::into_inner) = Some(Handle(iface));
@@ -166,9 +166,9 @@ pub(super) fn start_with(
     let outcome = match done.wait(wait_for) {
         Some(outcome) => outcome,
         None if iface.is_null() => return Status::Failure.into_start_error(),
+        // A late completion stops the interface (see `stop_late`); the block holds what it
+        // needs, and vmnet never saw the event queue.
         None => {
-            std::mem::forget(control);
-            std::mem::forget(events);
             return Err(Error::Timeout {
                 operation: Operation::Start,
                 waited: ctx.options.start_timeout,
@@ -188,8 +188,11 @@ pub(super) fn start_with(
         caps,
         control_timeout: ctx.options.control_timeout,
     };
+    // vmnet's parameters do not say whether packets carry the virtio-net header; the
+    // description does (a description for a network never asks for it).
+    let virtio = desc.get(Key::EnableVirtioHeader) == Some(&Value::Bool(true));
     let params = match Parameters::from_dictionary(&param_dict) {
-        Ok(params) => params,
+        Ok(params) => params.with_virtio_header(virtio),
         Err(e) => {
             let _ = driver.stop(ctx.options.stop_timeout);
             return Err(e);
@@ -222,19 +225,31 @@ unsafe impl Send for Handle {}
 // helpers use (the facts sheet notes it is undocumented but common).
 unsafe impl Sync for Handle {}
 
-/// Stops `iface` without waiting (for interfaces nobody will use).
-fn stop_detached(iface: sys::interface_ref, control: &DispatchRetained<DispatchQueue>) {
-    let queue = control.clone();
-    let block = RcBlock::new(move |_: sys::vmnet_return_t| {
-        // Keeps the control queue alive until vmnet is done with it.
-        let _ = &queue;
+/// Stops an interface whose start completed after the starter gave up waiting, without
+/// waiting for the stop. Called from that start completion, it issues the stop from a queue
+/// of its own once the completion has returned, as vmnet's users do (vmnet is not re-entered
+/// from its start handler on the control queue, which can deadlock).
+fn stop_late(iface: Handle, control: DispatchRetained<DispatchQueue>) {
+    // The queue is kept alive by the work submitted to it, and released once that ran.
+    DispatchQueue::new("rs.vmnet.late-stop", None).exec_async(move || {
+        // The whole `Handle` moves here (it is `Send`), not just its pointer field.
+        let iface = iface;
+        let queue = queue_ptr(&control);
+        // The completion keeps the control queue alive until vmnet is done with it.
+        let block = block::guarded(move |(_,): (sys::vmnet_return_t,)| {
+            let _ = &control;
+        });
+        // SAFETY: `iface` came from a start that completed successfully and was never handed
+        // out, so this is its only stop; the queue is alive (retained by the block); the
+        // block has the parameter types of vmnet_interface_completion_handler_t.
+        unsafe { sys::vmnet_stop_interface(iface.0, queue, block::completion_handler(&block)) };
     });
-    // SAFETY: `iface` came from vmnet_start_interface, completed successfully and was never
-    // handed out; the queue is alive (retained by the block); the block has the parameter
-    // types of vmnet_interface_completion_handler_t.
-    unsafe {
-        sys::vmnet_stop_interface(iface, queue_ptr(control), RcBlock::as_ptr(&block).cast());
-    }
+}
+
+thread_local! {
+    /// The event queue (as an address) whose callback this thread is running, if any: a stop
+    /// from there cannot wait for that queue to drain.
+    static RUNNING_EVENTS_OF: Cell<usize> = const { Cell::new(0) };
 }
 
 #[derive(Debug)]
@@ -250,26 +265,28 @@ struct AppleDriver {
 impl AppleDriver {
     fn enable_events(&self, notifier: Arc<crate::events::Notifier>) -> Result<()> {
         let estimate_key = xpc::key_name(Key::EstimatedPacketsAvailable);
-        let block = RcBlock::new(
-            move |mask: sys::interface_event_t, event: sys::xpc_object_t| {
-                let _ = catch_unwind(AssertUnwindSafe(|| {
-                    if mask & sys::VMNET_INTERFACE_PACKETS_AVAILABLE == 0 {
-                        return;
-                    }
-                    let estimate = match estimate_key.filter(|_| !event.is_null()) {
-                        Some(key) => {
-                            // SAFETY: vmnet passes the event dictionary, non-NULL here, borrowed
-                            // for the duration of the block.
-                            let value = unsafe { xpc::read_value(event, key, ValueKind::U64) };
-                            match value {
-                                Some(Value::U64(n)) => Some(n),
-                                _ => None,
-                            }
+        let events_queue = queue_ptr(&self.events) as usize;
+        let block = block::guarded(
+            move |(mask, event): (sys::interface_event_t, sys::xpc_object_t)| {
+                if mask & sys::VMNET_INTERFACE_PACKETS_AVAILABLE == 0 {
+                    return;
+                }
+                let estimate = match estimate_key {
+                    // SAFETY: vmnet passes the event dictionary (or NULL) borrowed for the
+                    // duration of the block; it is read only if it is a dictionary.
+                    Some(key) if unsafe { xpc::is_dictionary(event) } => {
+                        // SAFETY: a live XPC dictionary (checked above), borrowed for the block.
+                        let value = unsafe { xpc::read_value(event, key, ValueKind::U64) };
+                        match value {
+                            Some(Value::U64(n)) => Some(n),
+                            _ => None,
                         }
-                        None => None,
-                    };
-                    notifier.signal(estimate);
-                }));
+                    }
+                    _ => None,
+                };
+                let outer = RUNNING_EVENTS_OF.replace(events_queue);
+                notifier.signal(estimate);
+                RUNNING_EVENTS_OF.set(outer);
             },
         );
         // SAFETY: the handle is live (started, not stopped); the event queue is a live
@@ -280,10 +297,29 @@ impl AppleDriver {
                 self.iface.0,
                 sys::VMNET_INTERFACE_PACKETS_AVAILABLE,
                 queue_ptr(&self.events),
-                RcBlock::as_ptr(&block).cast(),
+                block::event_callback(&block),
             )
         };
         Error::check(Operation::SetEventCallback, status)
+    }
+
+    /// Waits, until `deadline` (`None`: no limit), for what is queued on the event queue now
+    /// to have run: an event callback running or queued when events were disabled has
+    /// finished when this returns `Ok`. Not from the event queue's own callback, which cannot
+    /// wait for itself (then it returns at once).
+    fn drain_events(&self, deadline: Option<Instant>) -> Result<()> {
+        if RUNNING_EVENTS_OF.get() == queue_ptr(&self.events) as usize {
+            return Ok(());
+        }
+        let drained: Arc<Completion<()>> = Completion::new();
+        let done = drained.clone();
+        self.events.exec_async(move || {
+            done.complete(());
+        });
+        let left = deadline.map_or(Duration::MAX, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        drained.wait_for(Operation::Stop, left)
     }
 
     /// `Err(Stopped)` once the handle is dead.
@@ -315,7 +351,11 @@ impl Driver for AppleDriver {
         Ok(usize::try_from(count).unwrap_or(0).min(descs.len()))
     }
 
+    /// Disables events, stops the interface and waits for the completion, then for the event
+    /// queue to drain: once this returns `Ok`, no event callback is running or will run.
+    /// `timeout` bounds the whole.
     fn stop(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now().checked_add(timeout);
         let mut stopped = self.stopped.lock().unwrap_or_else(PoisonError::into_inner);
         if *stopped {
             return Ok(());
@@ -332,23 +372,25 @@ impl Driver for AppleDriver {
                 std::ptr::null_mut(),
             );
         }
-        let stopped = completion::wait_status(
+        completion::wait_status(
             Operation::Stop,
             timeout,
             |block| {
                 // SAFETY: live handle, stopped exactly once (guarded by `stopped`); the
-                // control queue is alive; the block has the parameter types of
-                // vmnet_interface_completion_handler_t.
-                unsafe { sys::vmnet_stop_interface(self.iface.0, queue_ptr(&self.control), block) }
+                // control queue is alive (the block holds it too); the block has the
+                // parameter types of vmnet_interface_completion_handler_t.
+                unsafe {
+                    sys::vmnet_stop_interface(
+                        self.iface.0,
+                        queue_ptr(&self.control),
+                        block::completion_handler(block),
+                    )
+                }
             },
-            (),
-        );
-        if let Err(Error::Timeout { .. }) = stopped {
-            // vmnet may still run the completion on these queues: keep them alive.
-            std::mem::forget(self.control.clone());
-            std::mem::forget(self.events.clone());
-        }
-        stopped
+            // vmnet may run the completion after a timeout: the queues stay alive until then.
+            (self.control.clone(), self.events.clone()),
+        )?;
+        self.drain_events(deadline)
     }
 
     fn raw(&self) -> Option<sys::interface_ref> {

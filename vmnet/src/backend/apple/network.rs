@@ -227,7 +227,7 @@ impl NetworkDriver for AppleNetwork {
         super::start_with(desc, ctx, super::capabilities(), |desc, queue, handler| {
             // SAFETY: live network (vmnet retains it for the interface); start_with passes a
             // live description, a live serial queue and a start completion block.
-            unsafe { start(net, desc, queue, handler) }
+            unsafe { start(net, desc, queue, super::block::start_handler(handler)) }
         })
     }
 }

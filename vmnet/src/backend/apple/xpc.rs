@@ -145,14 +145,23 @@ pub(super) fn to_xpc(dict: &Dictionary) -> Result<XpcObject> {
     Ok(xdict)
 }
 
+/// Whether `object` is an XPC dictionary (`false` for NULL).
+///
+/// # Safety
+/// `object` is NULL or a live XPC object for the duration of the call.
+pub(super) unsafe fn is_dictionary(object: sys::xpc_object_t) -> bool {
+    // SAFETY: the caller guarantees a live object; NULL is not passed on.
+    !object.is_null() && unsafe { sys::xpc_get_type(object) } == sys::xpc_type_dictionary()
+}
+
 /// Reads every known key of the borrowed XPC dictionary `xdict` that has the expected type.
 ///
 /// # Safety
 /// `xdict` is NULL or a live XPC object for the duration of the call.
 pub(super) unsafe fn from_xpc(xdict: sys::xpc_object_t) -> Dictionary {
     let mut dict = Dictionary::new();
-    // SAFETY: the caller guarantees `xdict` is live; NULL is handled first.
-    if xdict.is_null() || unsafe { sys::xpc_get_type(xdict) } != sys::xpc_type_dictionary() {
+    // SAFETY: the caller guarantees `xdict` is NULL or live.
+    if !unsafe { is_dictionary(xdict) } {
         return dict;
     }
     for key in Key::ALL {

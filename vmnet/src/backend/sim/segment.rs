@@ -30,8 +30,9 @@ pub const DEFAULT_HOST_QUEUE_CAPACITY: usize = 1024;
 const DEFAULT_MTU: u32 = 1500;
 /// Ethernet header (destination, source, EtherType).
 const ETHERNET_HEADER: usize = 14;
-/// The virtio-net header vmnet prepends when asked to.
-const VIRTIO_HEADER: usize = 12;
+/// The virtio-net header vmnet prepends when asked to: not counted in the maximum packet
+/// size; zeros on the frames the simulator delivers, stripped from those written.
+const VIRTIO_HEADER: usize = Parameters::VIRTIO_HEADER_LEN;
 /// The largest frame with TSO: a 64 KiB IP packet plus the Ethernet header.
 const TSO_MAX_PACKET: usize = 65535 + ETHERNET_HEADER;
 /// Per-call packet limit the simulator reports (where packet limits are a capability).
@@ -159,7 +160,7 @@ impl SegmentBuilder {
                 host: Arc::new(Port::new(
                     Some(host_mac),
                     false,
-                    TSO_MAX_PACKET + VIRTIO_HEADER,
+                    TSO_MAX_PACKET,
                     self.host_queue_capacity,
                 )),
                 next_interface: AtomicU64::new(1),
@@ -243,7 +244,8 @@ impl Segment {
         ctx: StartContext<'_>,
     ) -> Result<Started> {
         let desc = config.validate(self.inner.capabilities)?;
-        let params = Parameters::from_dictionary(&self.parameters_for(config, &desc))?;
+        let params = Parameters::from_dictionary(&self.parameters_for(config, &desc))?
+            .with_virtio_header(config.get_virtio_header());
         let port = Arc::new(Port::new(
             params.mac_address(),
             config.get_isolation(),
@@ -258,6 +260,11 @@ impl Segment {
                 port,
                 read_max: params.read_max_packets(),
                 write_max: params.write_max_packets(),
+                header: if params.virtio_header() {
+                    VIRTIO_HEADER
+                } else {
+                    0
+                },
                 events: Mutex::new(Some(events)),
                 rules: Mutex::new(Vec::new()),
                 stop_timeout: ctx.options.stop_timeout,
@@ -288,9 +295,6 @@ impl Segment {
         let mut max_packet = mtu as usize + ETHERNET_HEADER;
         if desc.get(Key::EnableTso) == Some(&Value::Bool(true)) {
             max_packet = max_packet.max(TSO_MAX_PACKET);
-        }
-        if config.get_virtio_header() {
-            max_packet += VIRTIO_HEADER;
         }
         params.insert(Key::MaxPacketSize, Value::U64(max_packet as u64));
         if self.inner.capabilities.has(Feature::PacketLimits) {
@@ -541,6 +545,8 @@ struct SimDriver {
     port: Arc<Port>,
     read_max: usize,
     write_max: usize,
+    /// The length of the virtio-net header on every packet read or written: 0 when it is off.
+    header: usize,
     events: Mutex<Option<EventThread>>,
     /// Port-forwarding rules: stored and listed (the simulator forwards nothing).
     rules: Mutex<Vec<PortForwardingRule>>,
@@ -596,16 +602,19 @@ impl Driver for SimDriver {
             let desc = &mut descs[i];
             // SAFETY: the caller guarantees one valid iovec per descriptor.
             let iov = unsafe { *desc.vm_pkt_iov };
-            if frame.len() > iov.iov_len {
+            let header = self.header;
+            if header + frame.len() > iov.iov_len {
                 too_small = true;
                 return false;
             }
-            // SAFETY: the iovec base is valid for writes of iov_len >= frame.len() bytes and
-            // does not overlap the ring's slot (the caller owns it exclusively).
+            // SAFETY: the iovec base is valid for writes of iov_len >= header + frame.len()
+            // bytes and does not overlap the ring's slot (the caller owns it exclusively).
             unsafe {
-                std::ptr::copy_nonoverlapping(frame.as_ptr(), iov.iov_base.cast(), frame.len());
+                let base = iov.iov_base.cast::<u8>();
+                std::ptr::write_bytes(base, 0, header);
+                std::ptr::copy_nonoverlapping(frame.as_ptr(), base.add(header), frame.len());
             }
-            desc.vm_pkt_size = frame.len();
+            desc.vm_pkt_size = header + frame.len();
             true
         });
         if n == 0 && too_small {
@@ -620,8 +629,12 @@ impl Driver for SimDriver {
             descs,
             Operation::Write,
             self.write_max,
-            self.port.max_packet_size,
+            self.port.max_packet_size + self.header,
         )?;
+        if descs.iter().any(|d| d.vm_pkt_size < self.header) {
+            // Too short to hold the virtio-net header.
+            return Err(Error::vmnet(Operation::Write, Status::InvalidArgument));
+        }
         let ports = self.segment.ports();
         let mut router = Router::new(&self.segment, &ports, &self.port);
         for desc in descs.iter() {
@@ -634,7 +647,8 @@ impl Driver for SimDriver {
                     iov.iov_len.min(desc.vm_pkt_size),
                 )
             };
-            router.send(frame);
+            // The frame follows the virtio-net header, if any, which goes no further.
+            router.send(frame.get(self.header..).unwrap_or_default());
         }
         Ok(descs.len())
     }
