@@ -8,6 +8,12 @@
 //! the interface with its destination MAC, to all interfaces when multicast, and otherwise
 //! to interfaces without an allocated MAC. Frames shorter than an Ethernet header are
 //! discarded (counted as runts). Receive queues are bounded; overflow drops and counts.
+//!
+//! With `VMNET_STANDIN_REFLECT=1` in the environment, the host endpoint of every segment
+//! reflects instead of queueing: a frame an interface sends to it comes straight back to that
+//! interface, addressed to its MAC from the host's ([`HOST_MAC`]), the rest unchanged — what
+//! the simulator's `vmnet-bridge --sim-network reflect` does, so a program running in a
+//! process of its own (where no test can play the outside network) still sees traffic.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,6 +111,12 @@ impl HostEndpoint {
     }
 }
 
+/// Whether the host endpoint reflects frames (`VMNET_STANDIN_REFLECT=1`), read once.
+fn reflecting() -> bool {
+    static REFLECT: OnceLock<bool> = OnceLock::new();
+    *REFLECT.get_or_init(|| std::env::var_os("VMNET_STANDIN_REFLECT").is_some_and(|v| v == "1"))
+}
+
 /// A switch with its host endpoint.
 #[derive(Debug, Default)]
 pub(crate) struct Segment {
@@ -153,6 +165,22 @@ impl Segment {
         self.ports().retain(|p| !std::ptr::eq(&**p, iface));
     }
 
+    /// A frame from `from` reaches the outside network: queued for the control API, or,
+    /// when [`reflecting`], sent back to `from` from the host's MAC.
+    fn to_host(&self, ports: &[Arc<Iface>], from: Option<&Iface>, frame: &[u8]) {
+        if !reflecting() {
+            self.host.deliver(frame);
+            return;
+        }
+        let sender = from.and_then(|f| ports.iter().find(|p| std::ptr::eq(&***p, f)));
+        if let Some((sender, mac)) = sender.and_then(|s| Some((s, s.mac()?))) {
+            let mut reflected = frame.to_vec();
+            reflected[..6].copy_from_slice(&mac);
+            reflected[6..12].copy_from_slice(&HOST_MAC);
+            sender.deliver(&reflected);
+        }
+    }
+
     /// Routes `frames`, sent in order by `from` (`None`: the host endpoint).
     pub(crate) fn route<'a>(
         &self,
@@ -174,7 +202,7 @@ impl Segment {
             };
             if is_multicast(dst) {
                 if from.is_some() {
-                    self.host.deliver(frame);
+                    self.to_host(&ports, from, frame);
                 }
                 for to in ports.iter().filter(|p| allowed(p)) {
                     to.deliver(frame);
@@ -190,7 +218,7 @@ impl Segment {
                 }
                 None => {
                     if from.is_some() {
-                        self.host.deliver(frame);
+                        self.to_host(&ports, from, frame);
                     }
                     for to in ports.iter().filter(|p| p.mac().is_none() && allowed(p)) {
                         to.deliver(frame);

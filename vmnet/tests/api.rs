@@ -1369,10 +1369,6 @@ fn dropping_the_interface_from_its_own_callback_does_not_deadlock() {
     assert_eq!(net.running_interfaces(), 0);
 }
 
-// Not on the stand-in: after a stop times out the Apple backend keeps its dispatch queues
-// alive for good (vmnet may still run the completion on them), which the stand-in's
-// end-of-test check reports as objects left alive.
-#[cfg(not(vmnet_standin))]
 #[test]
 fn a_stuck_callback_makes_stop_time_out_instead_of_hanging() {
     let net = Net::new();

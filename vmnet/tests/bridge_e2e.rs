@@ -429,7 +429,7 @@ fn the_vm_closing_the_stream_ends_the_bridge() {
 }
 
 /// Sends `signal` to the child process.
-#[cfg(all(feature = "cli", not(vmnet_standin)))]
+#[cfg(feature = "cli")]
 fn kill(child: &std::process::Child, signal: libc::c_int) {
     let pid = libc::pid_t::try_from(child.id()).unwrap();
     // SAFETY: kill(2) with our own child's pid and a valid signal number.
@@ -437,7 +437,7 @@ fn kill(child: &std::process::Child, signal: libc::c_int) {
 }
 
 /// Waits (bounded) for the child to exit; kills it and fails the test otherwise.
-#[cfg(all(feature = "cli", not(vmnet_standin)))]
+#[cfg(feature = "cli")]
 fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
     let deadline = Instant::now() + SOON;
     loop {
@@ -452,7 +452,7 @@ fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
     }
 }
 
-#[cfg(all(feature = "cli", not(vmnet_standin)))]
+#[cfg(feature = "cli")]
 fn wait_for_path(path: &std::path::Path, child: &mut std::process::Child) {
     let deadline = Instant::now() + SOON;
     while !path.exists() {
@@ -470,7 +470,7 @@ fn wait_for_path(path: &std::path::Path, child: &mut std::process::Child) {
 
 /// Starts `vmnet-bridge` in `mode` with `framing`, listening on `socket`, with the `extra`
 /// arguments (its stdout discarded, its stderr kept), and waits until it has bound the socket.
-#[cfg(all(feature = "cli", not(vmnet_standin)))]
+#[cfg(feature = "cli")]
 fn start_binary(
     mode: &str,
     framing: &str,
@@ -483,6 +483,8 @@ fn start_binary(
         .arg("--socket")
         .arg(socket)
         .args(extra)
+        // The stand-in's outside network reflects frames back (ignored by the simulator).
+        .env("VMNET_STANDIN_REFLECT", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -493,7 +495,7 @@ fn start_binary(
 
 /// Sends `signal` to the binary, waits (bounded) for it to exit, checks that it exited
 /// successfully and returns what it wrote to stderr.
-#[cfg(all(feature = "cli", not(vmnet_standin)))]
+#[cfg(feature = "cli")]
 fn stop_binary(mut child: std::process::Child, signal: libc::c_int) -> String {
     kill(&child, signal);
     let status = wait_exit(&mut child);
@@ -509,7 +511,7 @@ fn stop_binary(mut child: std::process::Child, signal: libc::c_int) -> String {
 }
 
 /// A broadcast frame of `len` bytes tagged `tag`, from a VM's (made-up) MAC address.
-#[cfg(all(feature = "cli", not(vmnet_standin)))]
+#[cfg(feature = "cli")]
 fn vm_broadcast(len: usize, tag: u8) -> Vec<u8> {
     frame(
         MacAddr::BROADCAST,
@@ -555,11 +557,10 @@ fn the_binary_prints_help() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-// The binary is a process of its own: on the stand-in its interface is on that process's
-// stand-in network, whose outside this test cannot play, and nothing sends frames back. On
-// the simulator the binary's own simulated network reflects the VM's frames (`--sim-network`,
-// reflect by default), which the next two tests rely on.
-#[cfg(all(feature = "cli", not(vmnet_standin)))]
+// The binary is a process of its own, whose network this test cannot play: its network sends
+// the VM's frames back instead. On the simulator that is `--sim-network reflect` (the
+// default); on the stand-in, `VMNET_STANDIN_REFLECT=1` (set by `start_binary`).
+#[cfg(feature = "cli")]
 #[test]
 fn the_binary_bridges_a_datagram_vm_and_stops_on_sigterm() {
     let dir = TempDir::new("bin");
@@ -568,7 +569,7 @@ fn the_binary_bridges_a_datagram_vm_and_stops_on_sigterm() {
     let vm = UnixDatagram::bind(dir.path("vm.sock")).unwrap();
     vm.connect(&socket).unwrap();
     vm.set_read_timeout(Some(SOON)).unwrap();
-    // The simulated network reflects the frame back to the interface (the default).
+    // The network reflects the frame back to the interface.
     let sent = vm_broadcast(80, 0x5a);
     vm.send(&sent).unwrap();
     let mut buf = [0u8; 2048];
@@ -576,7 +577,11 @@ fn the_binary_bridges_a_datagram_vm_and_stops_on_sigterm() {
     assert_eq!(n, 80);
     assert_eq!(&buf[12..n], &sent[12..], "payload reflected unchanged");
     let stderr = stop_binary(child, libc::SIGTERM);
-    assert!(stderr.contains("simulator"), "{stderr}");
+    assert_eq!(
+        stderr.contains(vmnet::sim::NOTICE),
+        cfg!(not(vmnet_standin)),
+        "says whether it runs on the simulator: {stderr}"
+    );
     let last = stderr.lines().last().unwrap_or_default();
     assert!(
         last.contains("final") && last.contains("to VM: 1 packets"),
@@ -585,7 +590,7 @@ fn the_binary_bridges_a_datagram_vm_and_stops_on_sigterm() {
     assert!(!socket.exists(), "the bound socket is removed at exit");
 }
 
-#[cfg(all(feature = "cli", not(vmnet_standin)))]
+#[cfg(feature = "cli")]
 #[test]
 fn the_binary_serves_stream_connections_one_after_another() {
     let dir = TempDir::new("bin-stream");
