@@ -14,7 +14,9 @@
 //! 4. Runs the examples (`bridgeable`, `network` where the level has network objects,
 //!    `capture`) and `vmnet-bridge` (a datagram VM sends one frame; SIGTERM ends it) against
 //!    each level: a smoke run of real programs on the Apple backend.
-//! 5. With `--valgrind`, runs them once more at the newest level under valgrind's memcheck
+//! 5. Runs the same test files on the simulator (the normal build) and fails if fewer tests
+//!    pass on the stand-in than there, at any level: one set of tests, both backends.
+//! 6. With `--valgrind`, runs them once more at the newest level under valgrind's memcheck
 //!    (the arguments of `cargo xtask leak`): no definite leak, no invalid access.
 //!
 //! `--clippy` instead runs clippy (`-D warnings`) on vmnet as built for the stand-in: the Apple
@@ -124,6 +126,19 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let binaries = build_tests(&root, &newest)?;
     let programs = build_programs(&root, &newest)?;
 
+    // The same test files on the simulator, for the comparison below.
+    let simulated = crate::test_files::build(crate::toolchain::cargo().args([
+        "test",
+        "-p",
+        "vmnet",
+        "--all-features",
+    ]))?;
+    let mut on_simulator = Vec::new();
+    for target in RUN {
+        let path = binary(&simulated, target)?;
+        on_simulator.push(run_tests("(simulator)", target, Command::new(path), &root)?);
+    }
+
     let mut table = Vec::new();
     for (level, dir) in &levels {
         for target in std::iter::once(&"lib").chain(RUN) {
@@ -148,9 +163,29 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
     }
     eprintln!("\nxtask: the Apple backend on the stand-in framework, tests passed:");
-    eprintln!("  {:<15} {:<16} passed", "macOS level", "tests");
+    eprintln!(
+        "  {:<15} {:<16} {:>8} {:>10}",
+        "macOS level", "tests", "passed", "simulator"
+    );
+    let mut fewer = Vec::new();
     for (level, target, passed) in &table {
-        eprintln!("  {level:<15} {target:<16} {passed}");
+        // `lib` differs by design (unit tests of each backend); the integration test files
+        // are the same source on both.
+        let sim = RUN
+            .iter()
+            .position(|t| t == target)
+            .map(|i| on_simulator[i]);
+        let shown = sim.map_or_else(|| "-".to_owned(), |n| n.to_string());
+        eprintln!("  {level:<15} {target:<16} {passed:>8} {shown:>10}");
+        if sim.is_some_and(|sim| *passed < sim) {
+            fewer.push(format!("{target} at {level}"));
+        }
+    }
+    if !fewer.is_empty() {
+        return Err(format!(
+            "fewer tests passed on the stand-in than on the simulator: {}",
+            fewer.join(", ")
+        ));
     }
     eprintln!(
         "xtask: standin passed: {} runs in {} s",
