@@ -36,6 +36,13 @@ pub const FAULT_FORWARDING_FAILS: u32 = 8;
 /// Fault: the next network or network-configuration call that reports a status fails with
 /// status `arg` (creators return NULL with it in `*status`; setters return it).
 pub const FAULT_NETWORK_FAILS: u32 = 9;
+/// The next event callback receives an XPC array where vmnet passes a dictionary (a reader
+/// that does not check the object's type calls dictionary functions on it, which libxpc
+/// traps as API misuse and the stand-in aborts on).
+pub const FAULT_EVENT_NOT_A_DICTIONARY: u32 = 10;
+/// The next read that returns a packet reports its `vm_pkt_size` one byte larger than the
+/// buffer it was given (a reader must not trust a length past its buffer).
+pub const FAULT_READ_SIZE_PAST_BUFFER: u32 = 11;
 
 /// The faults currently armed.
 #[derive(Debug, Default)]
@@ -49,6 +56,8 @@ struct Armed {
     write_partial: Option<u32>,
     forwarding_fails: Option<u32>,
     network_fails: Option<u32>,
+    event_not_dictionary: bool,
+    read_size_past_buffer: bool,
 }
 
 fn armed() -> MutexGuard<'static, Armed> {
@@ -81,6 +90,8 @@ pub(crate) fn arm(kind: u32, arg: u64) {
         }
         FAULT_FORWARDING_FAILS => a.forwarding_fails = Some(status_arg(kind, arg)),
         FAULT_NETWORK_FAILS => a.network_fails = Some(status_arg(kind, arg)),
+        FAULT_EVENT_NOT_A_DICTIONARY => a.event_not_dictionary = true,
+        FAULT_READ_SIZE_PAST_BUFFER => a.read_size_past_buffer = true,
         _ => fatal(format_args!(
             "vmnet_standin_fault: unknown fault kind {kind}"
         )),
@@ -108,6 +119,14 @@ pub(crate) fn take_event_during_stop() -> bool {
 
 pub(crate) fn take_read_exhausted() -> bool {
     std::mem::take(&mut armed().read_exhausted)
+}
+
+pub(crate) fn take_event_not_dictionary() -> bool {
+    std::mem::take(&mut armed().event_not_dictionary)
+}
+
+pub(crate) fn take_read_size_past_buffer() -> bool {
+    std::mem::take(&mut armed().read_size_past_buffer)
 }
 
 /// The partial count for a write of `count` packets, if the fault applies (it waits for a

@@ -243,10 +243,15 @@ impl Iface {
 
     /// Calls an event callback with a fresh event dictionary, released right after.
     fn call_event(&self, block: &Block, estimate: usize) {
-        let event = Owned::from_obj(Obj::dictionary());
-        event
-            .obj()
-            .set_u64(name::ESTIMATED_PACKETS, estimate as u64);
+        let event = if faults::take_event_not_dictionary() {
+            Owned::from_obj(Obj::array())
+        } else {
+            let event = Owned::from_obj(Obj::dictionary());
+            event
+                .obj()
+                .set_u64(name::ESTIMATED_PACKETS, estimate as u64);
+            event
+        };
         let _serial = self
             .event_run
             .lock()
@@ -1031,7 +1036,12 @@ unsafe fn read(
         // SAFETY: checked above.
         let iovs = unsafe { iovecs(d) }?;
         scatter(iovs, header, frame);
-        d.vm_pkt_size = frame.len() + header;
+        let capacity: usize = iovs.iter().map(|v| v.iov_len).sum();
+        d.vm_pkt_size = if faults::take_read_size_past_buffer() {
+            capacity + 1
+        } else {
+            frame.len() + header
+        };
         d.vm_flags = 0;
         state.frames.pop_front();
         read += 1;

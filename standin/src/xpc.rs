@@ -365,12 +365,13 @@ impl Obj {
     /// The value of `key` in a dictionary (borrowed), if any.
     pub(crate) fn get_value(self, op: &str, key: &CStr) -> Option<Obj> {
         self.with(op, |v| match v {
-            Value::Dictionary(entries) => entries
+            Value::Dictionary(entries) => Ok(entries
                 .iter()
                 .find(|(k, _)| k.as_c_str() == key)
-                .map(|(_, o)| *o),
-            _ => None,
+                .map(|(_, o)| *o)),
+            other => Err(other.kind()),
         })
+        .unwrap_or_else(|kind| not_a_dictionary(op, kind))
     }
 
     /// Appends `value` to an array, taking over the caller's reference.
@@ -894,4 +895,13 @@ pub unsafe extern "C" fn xpc_uuid_get_bytes(object: *mut c_void) -> *const u8 {
         let op = "xpc_uuid_get_bytes";
         Obj::get(object, op).uuid_ptr(op)
     })
+}
+
+/// libxpc traps a dictionary function called on another type ("API misuse"); so does the
+/// stand-in, naming the call and the type it got.
+fn not_a_dictionary(op: &str, kind: &str) -> ! {
+    fatal(format_args!(
+        "{op} on an XPC {kind}, not a dictionary (libxpc traps this as API misuse: check \
+         xpc_get_type first)"
+    ))
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::backend::Net;
+use common::backend::{Net, fault};
 use common::{SOON, frame, within};
 use vmnet::{
     Error, Feature, InterfaceConfig, Operation, PortForwardingRule, Protocol, StartOptions, Status,
@@ -17,13 +17,6 @@ use vmnet::{
 
 /// `vmnet_standin_live` kind: interfaces started and not yet stopped.
 const LIVE_INTERFACES: u32 = 4;
-
-/// The stand-in's fault kinds used here (standin/src/faults.rs).
-mod fault {
-    pub(crate) const LATE_COMPLETION: u32 = 3;
-    pub(crate) const EVENT_DURING_STOP: u32 = 5;
-    pub(crate) const FORWARDING_FAILS: u32 = 8;
-}
 
 /// Waits (bounded) until `done()` holds.
 fn eventually(what: &str, done: impl Fn() -> bool) {
@@ -175,5 +168,70 @@ fn a_late_forwarding_completion_after_the_timeout_is_harmless() {
     // Completions run in order on one queue: after the late one, a listing sees its rule.
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(iface.port_forwarding_rules().unwrap(), [rule]);
+    iface.stop().unwrap();
+}
+
+/// vmnet hands the event callback an object that is not a dictionary: the backend checks the
+/// XPC type before reading it (dictionary functions on another type are API misuse, which
+/// libxpc traps and the stand-in aborts on), and events and reads go on.
+#[test]
+fn an_event_object_that_is_not_a_dictionary_is_not_read_as_one() {
+    let net = Net::new();
+    let host = net.host();
+    let mut iface = net.start(&InterfaceConfig::shared()).unwrap();
+    let mac = iface.parameters().mac_address().unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    iface.set_event_callback(move |_| {
+        seen.fetch_add(1, Ordering::SeqCst);
+    });
+    net.fault(fault::EVENT_NOT_A_DICTIONARY, 0);
+    host.send(&frame(mac, host.mac(), 60, 1)).unwrap();
+    eventually("the callback ran", || calls.load(Ordering::SeqCst) > 0);
+    let mut batch = vmnet::PacketBatch::for_interface(iface.parameters());
+    assert_eq!(iface.read_batch(&mut batch).unwrap(), 1);
+    iface.clear_event_callback();
+    iface.stop().unwrap();
+}
+
+/// vmnet reports a packet longer than the buffer it was given: reads refuse to hand out a
+/// length past the buffer, through a batch and through caller-built descriptors alike.
+#[test]
+fn a_read_length_past_the_buffer_is_refused() {
+    let net = Net::new();
+    let host = net.host();
+    let mut iface = net.start(&InterfaceConfig::shared()).unwrap();
+    let mac = iface.parameters().mac_address().unwrap();
+    let mut batch = vmnet::PacketBatch::for_interface(iface.parameters());
+
+    net.fault(fault::READ_SIZE_PAST_BUFFER, 0);
+    host.send(&frame(mac, host.mac(), 60, 1)).unwrap();
+    assert!(iface.wait_readable(Some(SOON)).unwrap());
+    match iface.read_batch(&mut batch) {
+        Err(Error::PacketTooBig { len, max, .. }) => assert_eq!(len, max + 1),
+        other => panic!("expected PacketTooBig, got {other:?}"),
+    }
+    assert!(batch.is_empty(), "nothing of that read is exposed");
+
+    net.fault(fault::READ_SIZE_PAST_BUFFER, 0);
+    host.send(&frame(mac, host.mac(), 60, 2)).unwrap();
+    assert!(iface.wait_readable(Some(SOON)).unwrap());
+    let mut buf = vec![0u8; iface.parameters().buffer_len()];
+    let mut iov = vmnet::ffi::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut descs = [vmnet::ffi::vmpktdesc {
+        vm_pkt_size: buf.len(),
+        vm_pkt_iov: &raw mut iov,
+        vm_pkt_iovcnt: 1,
+        vm_flags: 0,
+    }];
+    // SAFETY: one descriptor with one iovec over `buf`, sizes equal, flags zero; nothing else
+    // touches them during the call.
+    match unsafe { iface.read_raw(&mut descs) } {
+        Err(Error::PacketTooBig { len, max, .. }) => assert_eq!(len, max + 1),
+        other => panic!("expected PacketTooBig, got {other:?}"),
+    }
     iface.stop().unwrap();
 }

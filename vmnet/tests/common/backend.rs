@@ -11,6 +11,9 @@
 
 #[allow(unused_imports)] // not every test file names the host's type
 pub use imp::{Host, Net};
+#[cfg(vmnet_standin)]
+#[allow(unused_imports)] // only the stand-in's own tests name these
+pub use imp::{LIVE_KINDS, fault};
 
 #[cfg(not(vmnet_standin))]
 mod imp {
@@ -136,6 +139,8 @@ mod imp {
         pub const WRITE_PARTIAL: u32 = 7;
         pub const FORWARDING_FAILS: u32 = 8;
         pub const NETWORK_FAILS: u32 = 9;
+        pub const EVENT_NOT_A_DICTIONARY: u32 = 10;
+        pub const READ_SIZE_PAST_BUFFER: u32 = 11;
     }
 
     /// The stand-in has one network per process: tests take turns.
