@@ -17,8 +17,9 @@ use crate::network::NetworkConfiguration;
 use crate::options::StartOptions;
 
 pub use crate::backend::sim::{
-    DEFAULT_HOST_QUEUE_CAPACITY, DEFAULT_QUEUE_CAPACITY, HostPort, Segment, SegmentBuilder,
-    SegmentStats, live_network_objects,
+    DEFAULT_HOST_QUEUE_CAPACITY, DEFAULT_QUEUE_CAPACITY, DEFAULT_REORDER_HOLD,
+    DEFAULT_TAP_CAPACITY, FaultStats, Faults, HostPort, Segment, SegmentBuilder, SegmentStats, Tap,
+    live_network_objects,
 };
 
 /// What a program says when it runs on the simulator because vmnet.framework is missing, so

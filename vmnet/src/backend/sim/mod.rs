@@ -2,16 +2,21 @@
 //!
 //! See the public documentation of [`crate::sim`].
 
+mod faults;
+mod impair;
 mod network;
 mod port;
 mod segment;
+mod tap;
 
+pub use faults::{DEFAULT_REORDER_HOLD, FaultStats, Faults};
 pub use network::live_network_objects;
 pub(crate) use network::{NetworkToken, network_from_token};
 pub use port::HostPort;
 pub use segment::{
     DEFAULT_HOST_QUEUE_CAPACITY, DEFAULT_QUEUE_CAPACITY, Segment, SegmentBuilder, SegmentStats,
 };
+pub use tap::{DEFAULT_TAP_CAPACITY, Tap};
 
 /// The simulator as the platform backend (targets without vmnet, feature `sim`).
 #[cfg(not(vmnet_framework))]

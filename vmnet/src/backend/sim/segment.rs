@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 use vmnet_sys::vmpktdesc;
 
+use super::faults::Faults;
+use super::impair::Impair;
 use super::network::SimNetworkConfig;
 use super::port::{HostPort, Inbox, Port};
 use crate::backend::{Driver, NetworkConfigDriver, StartContext, Started};
@@ -59,7 +61,7 @@ static SEGMENT_IDS: AtomicU64 = AtomicU64::new(1);
 /// Cloning gives another handle to the same segment.
 #[derive(Clone, Debug)]
 pub struct Segment {
-    inner: Arc<SegmentInner>,
+    pub(super) inner: Arc<SegmentInner>,
 }
 
 /// Options for a [`Segment`].
@@ -69,6 +71,7 @@ pub struct SegmentBuilder {
     bridgeable: Vec<String>,
     queue_capacity: usize,
     host_queue_capacity: usize,
+    pub(super) faults: Option<Faults>,
 }
 
 /// Counters of a segment.
@@ -99,6 +102,8 @@ pub(crate) struct SegmentInner {
     runts: AtomicU64,
     /// Drops of ports that have been detached, kept so the totals stay exact.
     detached_drops: AtomicU64,
+    /// Fault injection and taps.
+    pub(super) impair: Impair,
 }
 
 impl Default for SegmentBuilder {
@@ -108,6 +113,7 @@ impl Default for SegmentBuilder {
             bridgeable: vec!["sim0".to_owned()],
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             host_queue_capacity: DEFAULT_HOST_QUEUE_CAPACITY,
+            faults: None,
         }
     }
 }
@@ -151,7 +157,7 @@ impl SegmentBuilder {
         let id = SEGMENT_IDS.fetch_add(1, Ordering::Relaxed);
         let host_mac = MacAddr::new([0x02, 0x00, 0x00, 0x00, (id >> 8) as u8, id as u8]);
         Segment {
-            inner: Arc::new(SegmentInner {
+            inner: Arc::new_cyclic(|segment| SegmentInner {
                 id,
                 capabilities: self.capabilities,
                 bridgeable: self.bridgeable,
@@ -167,6 +173,7 @@ impl SegmentBuilder {
                 delivered: AtomicU64::new(0),
                 runts: AtomicU64::new(0),
                 detached_drops: AtomicU64::new(0),
+                impair: Impair::new(self.faults, segment),
             }),
         }
     }
@@ -351,7 +358,15 @@ impl SegmentInner {
     /// Delivers `frame`, sent by `from`, to every port that should receive it.
     pub(super) fn route(&self, from: &Arc<Port>, frame: &[u8]) {
         let ports = self.ports();
-        Router::new(self, &ports, from).send(frame);
+        Router::sender(self, &ports, from).send(frame);
+    }
+
+    /// Delivers the frames the segment's faults held back that are due at `now`.
+    pub(super) fn release_due(&self, now: Instant) {
+        let ports = self.ports();
+        self.impair.release_due(now, &mut |from, frame| {
+            Router::new(self, &ports, from).switch(frame);
+        });
     }
 
     fn detach(&self, port: &Arc<Port>) {
@@ -383,6 +398,8 @@ struct Router<'a> {
     /// The last unicast destination looked up, and the port that has it.
     owner: Option<(MacAddr, Option<&'a Arc<Port>>)>,
     delivered: u64,
+    /// Frames go through the segment's faults and taps first.
+    impaired: bool,
 }
 
 impl<'a> Router<'a> {
@@ -395,12 +412,46 @@ impl<'a> Router<'a> {
             last: None,
             owner: None,
             delivered: 0,
+            impaired: false,
         }
+    }
+
+    /// A router for the frames written by `from` (the port list locked): faults and taps
+    /// apply.
+    fn sender(segment: &'a SegmentInner, ports: &'a [Arc<Port>], from: &'a Arc<Port>) -> Self {
+        let mut router = Router::new(segment, ports, from);
+        router.impaired = segment.impair.is_active();
+        router
     }
 
     // Per frame, in the write loop: left out of line, the call cost showed in `sim_io`.
     #[inline(always)]
     fn send(&mut self, frame: &[u8]) {
+        if self.impaired && frame.len() >= ETHERNET_HEADER {
+            self.send_impaired(frame);
+        } else {
+            self.switch(frame);
+        }
+    }
+
+    /// Sends `frame` through the segment's faults and taps; the frames that go out now
+    /// (this one, or others released by it) are switched by routers of their senders.
+    #[inline(never)]
+    fn send_impaired(&mut self, frame: &[u8]) {
+        // Lock order: the port list, then the faults' state, then the rings.
+        self.last = None;
+        self.host = None;
+        let segment = self.segment;
+        let ports = self.ports;
+        segment.impair.admit(self.from, frame, &mut |from, frame| {
+            Router::new(segment, ports, from).switch(frame);
+        });
+        self.host = (!Arc::ptr_eq(self.from, &segment.host)).then(|| segment.host.inbox());
+    }
+
+    /// Switches `frame` to its receivers.
+    #[inline(always)]
+    fn switch(&mut self, frame: &[u8]) {
         if frame.len() < ETHERNET_HEADER {
             self.segment.runts.fetch_add(1, Ordering::Relaxed);
             return;
@@ -636,7 +687,7 @@ impl Driver for SimDriver {
             return Err(Error::vmnet(Operation::Write, Status::InvalidArgument));
         }
         let ports = self.segment.ports();
-        let mut router = Router::new(&self.segment, &ports, &self.port);
+        let mut router = Router::sender(&self.segment, &ports, &self.port);
         for desc in descs.iter() {
             // SAFETY: the caller guarantees one valid iovec per descriptor whose base is
             // valid for reads of iov_len bytes.
