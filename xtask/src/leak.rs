@@ -29,6 +29,7 @@ const RUN: &[&str] = &[
     "network",
     "sim_network",
     "sim_network_leaks",
+    "sim_faults",
     "bridge_alloc",
     "bridge_e2e",
     "async_io",

@@ -25,6 +25,7 @@ const RUN: &[&str] = &[
     "network",
     "sim_network",
     "sim_network_leaks",
+    "sim_faults",
 ];
 
 /// Integration test files that do not run under Miri, and why.

@@ -61,6 +61,7 @@ const NOT_RUN: &[(&str, &str)] = &[
         "what the simulator's segment builder offers (bridgeable names, capabilities)",
     ),
     ("sim_network_leaks", "the simulator's own object counter"),
+    ("sim_faults", "the simulator's fault injection (sim-only)"),
     (
         "bridge_alloc",
         "allocation counts of the bridge on the simulator",
