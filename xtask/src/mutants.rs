@@ -713,7 +713,15 @@ impl Context<'_> {
                 }
             }
         }
-        Ok((!failures.is_empty()).then(|| failures.join("; ")))
+        // Each binary's failure is "; "-separated parts; a part two binaries share (the same
+        // stand-in warning) is shown once.
+        let mut parts: Vec<&str> = Vec::new();
+        for part in failures.iter().flat_map(|f| f.split("; ")) {
+            if !parts.contains(&part) {
+                parts.push(part);
+            }
+        }
+        Ok((!parts.is_empty()).then(|| parts.join("; ")))
     }
 
     /// Runs one test binary with its output (stdout and stderr interleaved) in `log`. Unless
@@ -876,7 +884,7 @@ impl Outcome {
             // The first failure with its panic message; the others by name.
             let mut shown = format!("{binary}::{first}");
             if let Some(message) = message {
-                shown.push_str(&format!(" (\"{}\")", shorten(message, 100)));
+                shown.push_str(&format!(" (\"{}\")", shorten(message, 80)));
             }
             for (name, _) in failed.iter().skip(1).take(2) {
                 shown.push_str(&format!(", {binary}::{name}"));
@@ -905,7 +913,7 @@ impl Outcome {
                 .map_or_else(|| format!("signal {signal}"), str::to_owned);
             parts.push(format!("abort: {message}{running}"));
         } else if self.valgrind {
-            if let Some(error) = self.valgrind_error() {
+            if let Some(error) = self.valgrind_error(binary) {
                 parts.push(format!("valgrind: {error}"));
             }
         }
@@ -922,37 +930,47 @@ impl Outcome {
         Some(parts.join("; "))
     }
 
-    /// Valgrind's first error, with the innermost frame of this project's code.
-    fn valgrind_error(&self) -> Option<String> {
-        let lines: Vec<&str> = self
+    /// Valgrind's first error, with the innermost frame of this project's code and the test
+    /// that was running when valgrind reported it.
+    fn valgrind_error(&self, binary: &str) -> Option<String> {
+        // (line number in the output, valgrind's text without its `==PID== ` prefix)
+        let lines: Vec<(usize, &str)> = self
             .output
             .lines()
-            .filter_map(|l| {
+            .enumerate()
+            .filter_map(|(n, l)| {
                 let rest = l.strip_prefix("==")?;
                 let (_pid, text) = rest.split_once("== ")?;
-                Some(text)
+                Some((n, text))
             })
             .collect();
         // An error is a headline followed by its stack (`   at 0x…: function (file:line)`);
-        // other lines (`Thread 3:`, blank ones) are context.
-        // Leaks that do not fail the run (possibly lost, still reachable) are skipped.
+        // other lines (`Thread 3:`, blank ones) are context. Leaks that do not fail the run
+        // (possibly lost, still reachable) are skipped.
         let start = lines.windows(2).position(|w| {
-            !w[0].is_empty()
-                && !w[0].starts_with(' ')
-                && !w[0].contains("possibly lost")
-                && !w[0].contains("still reachable")
-                && w[1].trim_start().starts_with("at 0x")
+            let (headline, next) = (w[0].1, w[1].1);
+            !headline.is_empty()
+                && !headline.starts_with(' ')
+                && !headline.contains("possibly lost")
+                && !headline.contains("still reachable")
+                && next.trim_start().starts_with("at 0x")
         })?;
-        let headline = lines[start];
+        let (at, headline) = lines[start];
         let frame = lines[start + 1..]
             .iter()
+            .map(|(_, l)| *l)
             .take_while(|l| l.starts_with(' '))
             .filter_map(|l| l.trim().split_once(": ").map(|(_, f)| f))
             .find(|f| f.contains("vmnet::"))
             .map(|f| f.split(" (").next().unwrap_or(f).to_owned());
+        let before: Vec<&str> = self.output.lines().take(at).collect();
+        let running = progress(&before.join("\n"))
+            .running
+            .map(|t| format!(" (in {binary}::{t})"))
+            .unwrap_or_default();
         Some(match frame {
-            Some(frame) => format!("{headline} in {frame}"),
-            None => headline.to_owned(),
+            Some(frame) => format!("{headline} in {frame}{running}"),
+            None => format!("{headline}{running}"),
         })
     }
 }
@@ -1025,7 +1043,8 @@ test e ... ";
             status: std::process::ExitStatus::from_raw(1 << 8), // exit code 1
             stop: None,
             output: "\
-test x ... ok
+test w ... ok
+test x ... 
 ==42== Thread 3:
 ==42== 34 bytes in 2 blocks are possibly lost in loss record 9 of 40
 ==42==    at 0x48417B4: malloc (in vgpreload_memcheck-amd64-linux.so)
@@ -1034,6 +1053,7 @@ test x ... ok
 ==42==    at 0x1234: std::sys::sync::mutex::futex::Mutex::lock (futex.rs:20)
 ==42==    by 0x5678: vmnet::backend::apple::completion::Completion<T>::complete (completion.rs:38)
 ==42==  Address 0x99 is 16 bytes inside a block of size 40 free'd
+ok
 "
             .to_owned(),
             valgrind: true,
@@ -1042,7 +1062,8 @@ test x ... ok
             outcome.failure("standin_faults").as_deref(),
             Some(
                 "valgrind: Invalid read of size 4 in \
-                 vmnet::backend::apple::completion::Completion<T>::complete"
+                 vmnet::backend::apple::completion::Completion<T>::complete \
+                 (in standin_faults::x)"
             )
         );
     }
