@@ -2,7 +2,7 @@
 //!
 //! Builds the test binaries exactly as `.ci/run`'s test step does (`cargo test --workspace
 //! --all-features`, so nothing is compiled twice there), then runs the `vmnet` unit tests and
-//! the integration tests listed below (the simulator's, the bridge's, the async layer's) under
+//! the integration tests that xtask/src/test_files.rs lists for valgrind, under
 //!
 //! ```text
 //! valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 --fair-sched=yes
@@ -13,36 +13,10 @@
 //! `--fair-sched=yes` hands the CPU between threads in turn: valgrind runs one thread at a
 //! time, and without it a spinning thread can starve the others for many seconds.
 //! `VMNET_TEST_SMALL=1` makes the slow tests use small counts (`small()` in
-//! `vmnet/tests/common/mod.rs`). Every integration test file is run or listed as not run, with
-//! its reason, as for `cargo xtask miri`.
+//! `vmnet/tests/common/mod.rs`).
 
 use std::process::Command;
 use std::time::Instant;
-
-/// Integration test files (`vmnet/tests/*.rs`) that run under valgrind, after the unit tests
-/// (`lib`).
-const RUN: &[&str] = &[
-    "api",
-    "sim_interface",
-    "sim_alloc",
-    "stress_sim",
-    "network",
-    "sim_network",
-    "sim_network_leaks",
-    "sim_faults",
-    "bridge_alloc",
-    "bridge_e2e",
-    "async_io",
-];
-
-/// Integration test files that do not run under valgrind, and why.
-const NOT_RUN: &[(&str, &str)] = &[
-    ("macos_vmnet", "real vmnet.framework (macOS only)"),
-    (
-        "standin_faults",
-        "the stand-in framework only: cargo xtask standin",
-    ),
-];
 
 pub(crate) const VALGRIND_ARGS: &[&str] = &[
     "--leak-check=full",
@@ -61,14 +35,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             format!("valgrind is needed ({e}); install it with `apt-get install valgrind`")
         })?;
     eprintln!("xtask: {version}");
-    crate::test_files::check("valgrind", "xtask/src/leak.rs", RUN, NOT_RUN)?;
+    let run = crate::test_files::for_tool(crate::test_files::Tool::Valgrind)?;
     let started = Instant::now();
     let binaries = crate::test_files::build(crate::toolchain::cargo().args([
         "test",
         "--workspace",
         "--all-features",
     ]))?;
-    for target in std::iter::once(&"lib").chain(RUN) {
+    for target in std::iter::once(&"lib").chain(&run) {
         let Some((_, path)) = binaries.iter().find(|(name, _)| name == target) else {
             return Err(format!(
                 "cargo built no test binary `{target}` for vmnet: update xtask/src/leak.rs"
@@ -90,7 +64,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     eprintln!(
         "xtask: leak passed: {} test binaries under valgrind in {} s",
-        RUN.len() + 1,
+        run.len() + 1,
         started.elapsed().as_secs()
     );
     Ok(())

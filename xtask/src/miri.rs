@@ -6,8 +6,8 @@
 //! races, invalid values) and, at the end of each test binary, for leaked memory and threads.
 //!
 //! Installs nothing: it needs `rustup +nightly component add miri rust-src` (`.ci/run` does
-//! that), and says so when Miri is missing. Test files Miri cannot run are left out by name
-//! below, each with its reason; everything else runs. Within the files that run, the tests
+//! that), and says so when Miri is missing. Test files Miri cannot run are left out in
+//! the table of xtask/src/test_files.rs, each with its reason; everything else runs. Within the files that run, the tests
 //! themselves adapt to Miri: the slow ones use smaller counts under `cfg(miri)` (`small()` in
 //! `vmnet/tests/common/mod.rs`), and the ones that call `poll(2)` or use Unix-domain sockets
 //! are `#[cfg_attr(miri, ignore)]`.
@@ -15,39 +15,6 @@
 use std::time::Instant;
 
 use crate::toolchain::{nightly, nightly_cargo, output};
-
-/// Integration test files (`vmnet/tests/*.rs`) that run under Miri.
-const RUN: &[&str] = &[
-    "api",
-    "sim_interface",
-    "sim_alloc",
-    "stress_sim",
-    "network",
-    "sim_network",
-    "sim_network_leaks",
-    "sim_faults",
-];
-
-/// Integration test files that do not run under Miri, and why.
-const NOT_RUN: &[(&str, &str)] = &[
-    ("macos_vmnet", "real vmnet.framework (macOS only)"),
-    (
-        "standin_faults",
-        "the stand-in framework only: cargo xtask standin",
-    ),
-    (
-        "async_io",
-        "tokio's I/O driver: Miri runs it only in part (no level-triggered epoll, no poll)",
-    ),
-    (
-        "bridge_e2e",
-        "Unix-domain sockets bound to paths, which Miri does not implement",
-    ),
-    (
-        "bridge_alloc",
-        "Unix-domain sockets bound to paths, which Miri does not implement",
-    ),
-];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if let Some(arg) = args.first() {
@@ -62,7 +29,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         )
     })?;
     eprintln!("xtask: {version} ({toolchain})");
-    crate::test_files::check("Miri", "xtask/src/miri.rs", RUN, NOT_RUN)?;
+    let run = crate::test_files::for_tool(crate::test_files::Tool::Miri)?;
 
     let started = Instant::now();
     super::run(nightly_cargo().args(["miri", "setup"]))?;
@@ -70,14 +37,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     // One run, with Miri's leak check on for every test binary (MIRIFLAGS passes through).
     let mut test = nightly_cargo();
     test.args(["miri", "test", "-p", "vmnet", "--features", "sim", "--lib"]);
-    for file in RUN {
+    for file in &run {
         test.args(["--test", file]);
     }
     super::run(&mut test)?;
 
     eprintln!(
         "xtask: miri passed: vmnet unit tests and {} in {} s",
-        RUN.join(", "),
+        run.join(", "),
         started.elapsed().as_secs()
     );
     Ok(())

@@ -38,40 +38,6 @@ const LEVELS: &[(&str, Option<&str>)] = &[
     ("26.0", Some("macos-26")),
 ];
 
-/// Test binaries of vmnet that run on the stand-in: the unit tests (`lib`) and these
-/// integration test files.
-const RUN: &[&str] = &["api", "async_io", "bridge_e2e", "network", "standin_faults"];
-
-/// Integration test files that do not run on the stand-in, and why.
-const NOT_RUN: &[(&str, &str)] = &[
-    (
-        "sim_interface",
-        "the simulator's own mechanics (segment builder, host port, counters, queue capacity, runt frames)",
-    ),
-    (
-        "sim_alloc",
-        "allocation counts of the simulator's packet path",
-    ),
-    (
-        "stress_sim",
-        "the simulator's segment under load; not yet ported to the backend harness",
-    ),
-    (
-        "sim_network",
-        "what the simulator's segment builder offers (bridgeable names, capabilities)",
-    ),
-    ("sim_network_leaks", "the simulator's own object counter"),
-    ("sim_faults", "the simulator's fault injection (sim-only)"),
-    (
-        "bridge_alloc",
-        "allocation counts of the bridge on the simulator",
-    ),
-    (
-        "macos_vmnet",
-        "real vmnet.framework with privileges (macOS only)",
-    ),
-];
-
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut valgrind = false;
     let mut clippy = false;
@@ -110,7 +76,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         eprintln!("xtask: clippy of the Apple backend built for Linux passed");
         return Ok(());
     }
-    crate::test_files::check("the stand-in", "xtask/src/standin.rs", RUN, NOT_RUN)?;
+    let run = crate::test_files::for_tool(crate::test_files::Tool::Standin)?;
     let levels: Vec<(&str, PathBuf)> = LEVELS
         .iter()
         .filter(|(level, _)| only.is_empty() || only.contains(level))
@@ -135,14 +101,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         "--all-features",
     ]))?;
     let mut on_simulator = Vec::new();
-    for target in RUN {
+    for target in &run {
         let path = binary(&simulated, target)?;
         on_simulator.push(run_tests("(simulator)", target, Command::new(path), &root)?);
     }
 
     let mut table = Vec::new();
     for (level, dir) in &levels {
-        for target in std::iter::once(&"lib").chain(RUN) {
+        for target in std::iter::once(&"lib").chain(&run) {
             let path = binary(&binaries, target)?;
             let passed = run_tests(level, target, Command::new(path), dir)?;
             table.push((level.to_string(), target.to_string(), passed));
@@ -153,7 +119,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     if valgrind {
         let (level, dir) = levels.last().ok_or("no level selected")?;
-        for target in std::iter::once(&"lib").chain(RUN) {
+        for target in std::iter::once(&"lib").chain(&run) {
             let path = binary(&binaries, target)?;
             let mut cmd = Command::new("valgrind");
             cmd.args(crate::leak::VALGRIND_ARGS)
@@ -172,7 +138,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     for (level, target, passed) in &table {
         // `lib` differs by design (unit tests of each backend); the integration test files
         // are the same source on both.
-        let sim = RUN
+        let sim = run
             .iter()
             .position(|t| t == target)
             .map(|i| on_simulator[i]);
