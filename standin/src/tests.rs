@@ -230,17 +230,23 @@ fn start_with(desc: *mut c_void) -> (interface_ref, *mut c_void, StartResult) {
     (iface, q, result)
 }
 
-fn start(mode: u32) -> Started {
-    let desc = dict();
-    set_u64(desc, &vmnet_operation_mode_key, mode.into());
+/// An interface started with `desc` (still the caller's), which must start.
+fn start_desc(desc: *mut c_void) -> Started {
     let (iface, queue, (status, params)) = start_with(desc);
-    release(desc);
     assert_eq!(status, VMNET_SUCCESS);
     Started {
         iface,
         queue,
         params: params.unwrap(),
     }
+}
+
+fn start(mode: u32) -> Started {
+    let desc = dict();
+    set_u64(desc, &vmnet_operation_mode_key, mode.into());
+    let started = start_desc(desc);
+    release(desc);
+    started
 }
 
 fn stop(s: Started) {
@@ -273,33 +279,12 @@ fn frame(dst: [u8; 6], src: [u8; 6], len: usize, fill: u8) -> Vec<u8> {
     f
 }
 
-/// Writes `frames` (one iovec each); returns (status, count).
-fn write(iface: interface_ref, frames: &mut [Vec<u8>]) -> (u32, c_int) {
-    let mut iovs: Vec<iovec> = frames
-        .iter_mut()
-        .map(|f| iovec {
-            iov_base: f.as_mut_ptr().cast(),
-            iov_len: f.len(),
-        })
-        .collect();
-    let mut descs: Vec<vmpktdesc> = iovs
-        .iter_mut()
-        .map(|iov| vmpktdesc {
-            vm_pkt_size: iov.iov_len,
-            vm_pkt_iov: iov,
-            vm_pkt_iovcnt: 1,
-            vm_flags: 0,
-        })
-        .collect();
-    let mut n = descs.len() as c_int;
-    // SAFETY: descriptors, iovecs and buffers valid for `n` packets.
-    let status = unsafe { vmnet_write(iface, descs.as_mut_ptr(), &mut n) };
-    (status, n)
-}
+/// `vmnet_read` or `vmnet_write`.
+type Transfer = unsafe extern "C" fn(interface_ref, *mut vmpktdesc, *mut c_int) -> u32;
 
-/// Reads into `count` buffers of `size` bytes; returns (status, frames read).
-fn read(iface: interface_ref, count: usize, size: usize) -> (u32, Vec<Vec<u8>>) {
-    let mut bufs = vec![vec![0u8; size]; count];
+/// Calls `f` (`vmnet_read` or `vmnet_write`) with one descriptor per buffer, each over its
+/// whole buffer (one iovec); returns (status, count, the sizes the descriptors hold after).
+fn transfer(f: Transfer, iface: interface_ref, bufs: &mut [Vec<u8>]) -> (u32, c_int, Vec<usize>) {
     let mut iovs: Vec<iovec> = bufs
         .iter_mut()
         .map(|b| iovec {
@@ -316,11 +301,24 @@ fn read(iface: interface_ref, count: usize, size: usize) -> (u32, Vec<Vec<u8>>) 
             vm_flags: 0,
         })
         .collect();
-    let mut n = count as c_int;
+    let mut n = descs.len() as c_int;
     // SAFETY: descriptors, iovecs and buffers valid for `n` packets.
-    let status = unsafe { vmnet_read(iface, descs.as_mut_ptr(), &mut n) };
+    let status = unsafe { f(iface, descs.as_mut_ptr(), &mut n) };
+    (status, n, descs.iter().map(|d| d.vm_pkt_size).collect())
+}
+
+/// Writes `frames` (one iovec each); returns (status, count).
+fn write(iface: interface_ref, frames: &mut [Vec<u8>]) -> (u32, c_int) {
+    let (status, n, _) = transfer(vmnet_write, iface, frames);
+    (status, n)
+}
+
+/// Reads into `count` buffers of `size` bytes; returns (status, frames read).
+fn read(iface: interface_ref, count: usize, size: usize) -> (u32, Vec<Vec<u8>>) {
+    let mut bufs = vec![vec![0u8; size]; count];
+    let (status, n, sizes) = transfer(vmnet_read, iface, &mut bufs);
     let frames = (0..n as usize)
-        .map(|i| bufs[i][..descs[i].vm_pkt_size].to_vec())
+        .map(|i| bufs[i][..sizes[i]].to_vec())
         .collect();
     (status, frames)
 }
@@ -631,16 +629,10 @@ fn descriptions_are_validated_through_the_completion() {
         vmnet_sys::VMNET_BRIDGED_MODE.into(),
     );
     set_str(desc, &vmnet_shared_interface_name_key, "en1");
-    let (iface, queue, (status, params)) = start_with(desc);
+    let bridged = start_desc(desc);
     release(desc);
-    assert_eq!(status, VMNET_SUCCESS);
-    let params = params.unwrap();
-    assert!(params.get(&vmnet_start_address_key).is_none());
-    stop(Started {
-        iface,
-        queue,
-        params,
-    });
+    assert!(bridged.params.get(&vmnet_start_address_key).is_none());
+    stop(bridged);
     wait_all_released();
 }
 
@@ -656,18 +648,13 @@ fn configured_values_and_ids_show_in_the_parameters() {
     set_str(desc, &vmnet_subnet_mask_key, "255.255.255.0");
     // SAFETY: a live dictionary, a key symbol and 16 bytes.
     unsafe { xpc_dictionary_set_uuid(desc, key(&vmnet_interface_id_key), id.as_ptr()) };
-    let (iface, queue, (status, params)) = start_with(desc);
-    assert_eq!(status, VMNET_SUCCESS);
-    let params = params.unwrap();
+    let configured = start_desc(desc);
+    let params = &configured.params;
     assert_eq!(params.get(&vmnet_max_packet_size_key), Some("9014"));
     assert_eq!(params.get(&vmnet_end_address_key), Some("10.0.7.100"));
     assert!(params.get(&vmnet_nat66_prefix_key).is_none());
     assert_eq!(params.mac(), mac_for_id(&id));
-    stop(Started {
-        iface,
-        queue,
-        params,
-    });
+    stop(configured);
     // The same id again: the same MAC.
     let (iface, queue, (_, params)) = start_with(desc);
     release(desc);
@@ -791,52 +778,32 @@ fn read_and_write_check_their_descriptors() {
         vm_pkt_iovcnt: 1,
         vm_flags: 0,
     };
-    let call = |f: unsafe extern "C" fn(interface_ref, *mut vmpktdesc, *mut c_int) -> u32,
-                desc: &mut vmpktdesc,
-                n: c_int| {
+    let call = |f: Transfer, desc: &mut vmpktdesc, n: c_int| {
         let mut n = n;
         // SAFETY: one descriptor over a 64-byte buffer (or a rejected one).
         let status = unsafe { f(a.iface, desc, &mut n) };
         (status, n)
     };
-    desc.vm_pkt_size = 63;
-    assert_eq!(
-        call(vmnet_write, &mut desc, 1),
-        (VMNET_INVALID_ARGUMENT, 0),
-        "size != iov_len"
-    );
-    desc.vm_pkt_size = 65;
-    assert_eq!(
-        call(vmnet_read, &mut desc, 1),
-        (VMNET_INVALID_ARGUMENT, 0),
-        "capacity > iovecs"
-    );
-    desc.vm_pkt_size = 64;
-    desc.vm_flags = 1;
-    assert_eq!(
-        call(vmnet_read, &mut desc, 1),
-        (VMNET_INVALID_ARGUMENT, 0),
-        "flags not cleared"
-    );
-    desc.vm_flags = 0;
-    desc.vm_pkt_iovcnt = 0;
-    assert_eq!(
-        call(vmnet_read, &mut desc, 1),
-        (VMNET_INVALID_ARGUMENT, 0),
-        "no iovec"
-    );
-    desc.vm_pkt_iovcnt = 2;
-    assert_eq!(
-        call(vmnet_write, &mut desc, 1),
-        (VMNET_INVALID_ARGUMENT, 0),
-        "two iovecs"
-    );
-    desc.vm_pkt_iovcnt = 1;
-    assert_eq!(
-        call(vmnet_read, &mut desc, -1),
-        (VMNET_INVALID_ARGUMENT, 0),
-        "negative count"
-    );
+    // The good descriptor with one thing wrong, or a bad count: (call, vm_pkt_size,
+    // vm_pkt_iovcnt, vm_flags, count, what is wrong).
+    let rejected: [(Transfer, usize, u32, u32, c_int, &str); 6] = [
+        (vmnet_write, 63, 1, 0, 1, "size != iov_len"),
+        (vmnet_read, 65, 1, 0, 1, "capacity > iovecs"),
+        (vmnet_read, 64, 1, 1, 1, "flags not cleared"),
+        (vmnet_read, 64, 0, 0, 1, "no iovec"),
+        (vmnet_write, 64, 2, 0, 1, "two iovecs"),
+        (vmnet_read, 64, 1, 0, -1, "negative count"),
+    ];
+    for (f, size, iovcnt, flags, n, wrong) in rejected {
+        desc.vm_pkt_size = size;
+        desc.vm_pkt_iovcnt = iovcnt;
+        desc.vm_flags = flags;
+        assert_eq!(
+            call(f, &mut desc, n),
+            (VMNET_INVALID_ARGUMENT, 0),
+            "{wrong}"
+        );
+    }
     assert_eq!(call(vmnet_read, &mut desc, 0), (VMNET_SUCCESS, 0));
     let mut n = 1;
     // SAFETY: NULL descriptors are rejected before anything is read.
@@ -864,13 +831,7 @@ fn the_virtio_header_is_added_on_read_and_stripped_on_write() {
     let desc = dict();
     set_u64(desc, &vmnet_operation_mode_key, VMNET_SHARED_MODE.into());
     set_bool(desc, &vmnet_enable_virtio_header_key, true);
-    let (iface, queue, (status, params)) = start_with(desc);
-    assert_eq!(status, VMNET_SUCCESS);
-    let v = Started {
-        iface,
-        queue,
-        params: params.unwrap(),
-    };
+    let v = start_desc(desc);
     assert_eq!(v.params.max_packet(), 1514, "the header is not counted");
     let plain = start(VMNET_SHARED_MODE);
     let f = frame(v.params.mac(), plain.params.mac(), 1514, 7);
@@ -903,14 +864,9 @@ fn isolated_interfaces_do_not_reach_each_other() {
         let desc = dict();
         set_u64(desc, &vmnet_operation_mode_key, VMNET_SHARED_MODE.into());
         set_bool(desc, &vmnet_enable_isolation_key, true);
-        let (iface, queue, (status, params)) = start_with(desc);
+        let started = start_desc(desc);
         release(desc);
-        assert_eq!(status, VMNET_SUCCESS);
-        Started {
-            iface,
-            queue,
-            params: params.unwrap(),
-        }
+        started
     };
     let (a, b, c) = (isolated(), isolated(), start(VMNET_SHARED_MODE));
     assert_eq!(
