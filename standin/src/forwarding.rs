@@ -11,6 +11,7 @@
 
 use std::ffi::{CStr, c_void};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use vmnet_sys::{
     AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, VMNET_INVALID_ARGUMENT, VMNET_SUCCESS, in_addr,
@@ -129,31 +130,33 @@ unsafe fn schedule_change(
     let Some(block) = (unsafe { Block::copy(handler) }) else {
         return fails.unwrap_or_else(|| iface.with_rules(change));
     };
+    complete_on_start_queue(op, iface, move |iface| {
+        let status = fails.unwrap_or_else(|| iface.with_rules(change));
+        // SAFETY: a vmnet_interface_completion_handler_t takes (vmnet_return_t).
+        unsafe { block.call_u32(status) };
+    });
+    VMNET_SUCCESS
+}
+
+/// Runs `job` with the interface as a completion on the queue it was started with (where
+/// port-forwarding completions run).
+fn complete_on_start_queue(op: &str, iface: Arc<Iface>, job: impl FnOnce(&Iface) + Send + 'static) {
     let Some(queue) = iface.start_queue() else {
         fatal(format_args!(
             "{op}: internal: a running interface without its queue"
         ));
     };
-    let target = iface.clone();
-    complete_on(
-        &queue,
-        Box::new(move || {
-            let status = fails.unwrap_or_else(|| target.with_rules(change));
-            // SAFETY: a vmnet_interface_completion_handler_t takes (vmnet_return_t).
-            unsafe { block.call_u32(status) };
-        }),
-    );
-    VMNET_SUCCESS
+    complete_on(&queue, Box::new(move || job(&iface)));
 }
 
-fn add_rule(rule: Rule) -> impl FnOnce(&mut Vec<Rule>) -> u32 + Send + 'static {
-    move |rules| {
-        if !rule.valid() || rules.iter().any(|r| r.same_key(&rule)) {
-            return VMNET_INVALID_ARGUMENT;
-        }
-        rules.push(rule);
-        VMNET_SUCCESS
+/// Adds `rule` to `rules` unless it is invalid or its key is taken
+/// (`VMNET_INVALID_ARGUMENT`): the rules of an interface or of a network configuration.
+pub(crate) fn add_rule(rules: &mut Vec<Rule>, rule: Rule) -> u32 {
+    if !rule.valid() || rules.iter().any(|r| r.same_key(&rule)) {
+        return VMNET_INVALID_ARGUMENT;
     }
+    rules.push(rule);
+    VMNET_SUCCESS
 }
 
 fn remove_rule(
@@ -201,37 +204,28 @@ unsafe fn schedule_list(
     }
     // SAFETY: the caller passes a rules handler block.
     let block = unsafe { Block::copy(handler) }.unwrap_or_else(|| fatal("a NULL block"));
-    let Some(queue) = iface.start_queue() else {
-        fatal(format_args!(
-            "{op}: internal: a running interface without its queue"
-        ));
-    };
-    let target = iface.clone();
-    complete_on(
-        &queue,
-        Box::new(move || {
-            let rules: Vec<Rule> = target.with_rules(|rules| {
-                rules
-                    .iter()
-                    .filter(|r| r.family() == family)
-                    .copied()
-                    .collect()
-            });
-            let array = (!rules.is_empty()).then(|| {
-                let array = Owned::from_obj(Obj::array());
-                for rule in rules {
-                    array.obj().push(rule.to_xpc());
-                }
-                array
-            });
-            let ptr = array
-                .as_ref()
-                .map_or(std::ptr::null_mut(), |a| a.obj().as_ptr());
-            // SAFETY: a rules handler takes (xpc_object_t); the array lives for the call.
-            unsafe { block.call_object(ptr) };
-            drop(array);
-        }),
-    );
+    complete_on_start_queue(op, iface, move |iface| {
+        let rules: Vec<Rule> = iface.with_rules(|rules| {
+            rules
+                .iter()
+                .filter(|r| r.family() == family)
+                .copied()
+                .collect()
+        });
+        let array = (!rules.is_empty()).then(|| {
+            let array = Owned::from_obj(Obj::array());
+            for rule in rules {
+                array.obj().push(rule.to_xpc());
+            }
+            array
+        });
+        let ptr = array
+            .as_ref()
+            .map_or(std::ptr::null_mut(), |a| a.obj().as_ptr());
+        // SAFETY: a rules handler takes (xpc_object_t); the array lives for the call.
+        unsafe { block.call_object(ptr) };
+        drop(array);
+    });
     VMNET_SUCCESS
 }
 
@@ -264,7 +258,7 @@ pub unsafe extern "C" fn vmnet_interface_add_port_forwarding_rule(
                 "vmnet_interface_add_port_forwarding_rule",
                 interface,
                 handler,
-                add_rule(rule),
+                move |rules| add_rule(rules, rule),
             )
         }
     })
@@ -396,7 +390,7 @@ pub unsafe extern "C" fn vmnet_interface_add_ip_port_forwarding_rule(
             internal_port,
         };
         // SAFETY: forwarded from the caller's contract.
-        unsafe { schedule_change(op, interface, handler, add_rule(rule)) }
+        unsafe { schedule_change(op, interface, handler, move |rules| add_rule(rules, rule)) }
     })
 }
 

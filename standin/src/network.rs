@@ -34,7 +34,7 @@ use vmnet_sys::{
 use crate::cf::{CfObject, CfRef};
 use crate::fatal::guard;
 use crate::faults;
-use crate::forwarding::{Rule, address_from};
+use crate::forwarding::{Rule, add_rule, address_from};
 use crate::interface::{self, BRIDGEABLE, NetworkParams};
 use crate::segment::Segment;
 use crate::xpc::Obj;
@@ -324,11 +324,7 @@ pub unsafe extern "C" fn vmnet_network_configuration_add_port_forwarding_rule(
                         address,
                         internal_port,
                     };
-                    if !rule.valid() || s.rules.iter().any(|r| r.same_key(&rule)) {
-                        return VMNET_INVALID_ARGUMENT;
-                    }
-                    s.rules.push(rule);
-                    VMNET_SUCCESS
+                    add_rule(&mut s.rules, rule)
                 },
             )
         },
