@@ -226,29 +226,26 @@ impl Obj {
         self.object().kind
     }
 
-    /// Runs `f` on the value, checking the object is alive (for `op`'s message).
-    pub(crate) fn with<R>(self, op: &str, f: impl FnOnce(&mut Value) -> R) -> R {
+    /// The object's state, locked; aborts for a released object (for `op`'s message).
+    fn live(self, op: &str) -> MutexGuard<'static, Inner> {
         let object = self.object();
-        let mut inner = object.lock();
+        let inner = object.lock();
         if inner.dead {
             fatal(format_args!(
                 "{op} on a released {} (use after release)",
                 object.kind
             ));
         }
-        f(&mut inner.value)
+        inner
+    }
+
+    /// Runs `f` on the value, checking the object is alive (for `op`'s message).
+    pub(crate) fn with<R>(self, op: &str, f: impl FnOnce(&mut Value) -> R) -> R {
+        f(&mut self.live(op).value)
     }
 
     pub(crate) fn retain(self, op: &str) -> Obj {
-        let object = self.object();
-        let mut inner = object.lock();
-        if inner.dead {
-            fatal(format_args!(
-                "{op} on a released {} (use after release)",
-                object.kind
-            ));
-        }
-        inner.refs += 1;
+        self.live(op).refs += 1;
         self
     }
 
