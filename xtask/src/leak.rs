@@ -15,6 +15,7 @@
 //! `VMNET_TEST_SMALL=1` makes the slow tests use small counts (`small()` in
 //! `vmnet/tests/common/mod.rs`).
 
+use std::ffi::OsStr;
 use std::process::Command;
 use std::time::Instant;
 
@@ -25,6 +26,16 @@ pub(crate) const VALGRIND_ARGS: &[&str] = &[
     "--fair-sched=yes",
     "--quiet",
 ];
+
+/// `valgrind` with [`VALGRIND_ARGS`] running the test binary `binary`, with the slow tests'
+/// small counts (`VMNET_TEST_SMALL=1`).
+pub(crate) fn valgrind(binary: impl AsRef<OsStr>) -> Command {
+    let mut cmd = Command::new("valgrind");
+    cmd.args(VALGRIND_ARGS)
+        .arg(binary)
+        .env("VMNET_TEST_SMALL", "1");
+    cmd
+}
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if let Some(arg) = args.first() {
@@ -43,20 +54,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         "--all-features",
     ]))?;
     for target in std::iter::once(&"lib").chain(&run) {
-        let Some((_, path)) = binaries.iter().find(|(name, _)| name == target) else {
-            return Err(format!(
-                "cargo built no test binary `{target}` for vmnet: update xtask/src/leak.rs"
-            ));
-        };
+        let path = crate::test_files::binary(&binaries, target, "leak.rs")?;
         let t0 = Instant::now();
-        super::run(
-            Command::new("valgrind")
-                .args(VALGRIND_ARGS)
-                .arg(path)
-                .arg("--quiet")
-                .env("VMNET_TEST_SMALL", "1"),
-        )
-        .map_err(|e| format!("{e}\nvalgrind found leaks or memory errors in `{target}` (above)"))?;
+        super::run(valgrind(path).arg("--quiet")).map_err(|e| {
+            format!("{e}\nvalgrind found leaks or memory errors in `{target}` (above)")
+        })?;
         eprintln!(
             "xtask: {target}: no definite leak, no memory error ({} s)",
             t0.elapsed().as_secs()

@@ -547,17 +547,7 @@ fn build_standin(tree: &Path, home: &Path) -> Result<PathBuf, String> {
         .args(["build", "-p", "vmnet-standin", "--features", LEVEL.1])
         .env("CARGO_TARGET_DIR", &build_dir);
     crate::toolchain::run_output(&mut cmd)?;
-    let built = build_dir.join("debug").join("libvmnet_standin.so");
-    let dir = home.join(LEVEL.0);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let lib = dir.join("libvmnet.so");
-    std::fs::copy(&built, &lib)
-        .map_err(|e| format!("cannot copy {} to {}: {e}", built.display(), lib.display()))?;
-    let dispatch = dir.join("libdispatch.so");
-    let _ = std::fs::remove_file(&dispatch);
-    std::os::unix::fs::symlink("libvmnet.so", &dispatch)
-        .map_err(|e| format!("cannot link {}: {e}", dispatch.display()))?;
-    Ok(dir)
+    crate::standin::install(&build_dir, &home.join(LEVEL.0))
 }
 
 struct Context<'a> {
@@ -612,18 +602,10 @@ impl Context<'_> {
 
     /// Builds vmnet's stand-in test binaries; `Err` is the first compiler error.
     fn build(&self) -> Result<Vec<(String, PathBuf)>, String> {
-        let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
-        if !flags.is_empty() {
-            flags.push(' ');
-        }
-        flags.push_str("--cfg vmnet_standin");
-        let mut cmd = crate::toolchain::cargo();
+        let mut cmd = crate::standin::standin_cargo(self.home, self.lib_dir);
         cmd.current_dir(self.tree)
             .args(["test", "-p", "vmnet", "--all-features", "--no-run"])
-            .args(["--message-format=json-diagnostic-short"])
-            .env("RUSTFLAGS", flags)
-            .env("VMNET_STANDIN_DIR", self.lib_dir)
-            .env("CARGO_TARGET_DIR", self.home.join("build"));
+            .args(["--message-format=json-diagnostic-short"]);
         for binary in self.present {
             if *binary == "lib" {
                 cmd.arg("--lib");
@@ -652,23 +634,10 @@ impl Context<'_> {
                         .as_str()
                         .map(|s| s.trim().to_owned());
                 }
-                Some("compiler-artifact") => {
-                    if message["manifest_path"].as_str() != manifest.to_str() {
-                        continue;
-                    }
-                    let Some(executable) = message["executable"].as_str() else {
-                        continue;
-                    };
-                    let target = &message["target"];
-                    let kind = target["kind"][0].as_str().unwrap_or_default();
-                    let name = match kind {
-                        "lib" => "lib".to_owned(),
-                        "test" => target["name"].as_str().unwrap_or_default().to_owned(),
-                        _ => continue,
-                    };
-                    binaries.push((name, PathBuf::from(executable)));
-                }
-                _ => {}
+                _ => binaries.extend(
+                    crate::test_files::test_binary(&message, &manifest)
+                        .map(|(name, path)| (name, PathBuf::from(path))),
+                ),
             }
         }
         if !out.status.success() {
@@ -728,11 +697,7 @@ impl Context<'_> {
     /// every test is wanted, the binary is stopped at its first failing test.
     fn run_binary(&self, path: &Path, run: Run, log: &Path) -> Result<Outcome, String> {
         let mut cmd = if run.valgrind {
-            let mut cmd = Command::new("valgrind");
-            cmd.args(crate::leak::VALGRIND_ARGS)
-                .arg(path)
-                .env("VMNET_TEST_SMALL", "1");
-            cmd
+            crate::leak::valgrind(path)
         } else {
             Command::new(path)
         };

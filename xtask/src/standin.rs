@@ -121,11 +121,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         let (level, dir) = levels.last().ok_or("no level selected")?;
         for target in std::iter::once(&"lib").chain(&run) {
             let path = binary(&binaries, target)?;
-            let mut cmd = Command::new("valgrind");
-            cmd.args(crate::leak::VALGRIND_ARGS)
-                .arg(path)
-                .env("VMNET_TEST_SMALL", "1");
-            let passed = run_tests(level, target, cmd, dir)?;
+            let passed = run_tests(level, target, crate::leak::valgrind(path), dir)?;
             table.push((format!("{level} valgrind"), target.to_string(), passed));
         }
     }
@@ -173,9 +169,14 @@ fn build_level(root: &Path, level: &str, feature: Option<&str>) -> Result<PathBu
         cmd.args(["--features", feature]);
     }
     super::run(&mut cmd)?;
+    install(&build_dir, &root.join(level))
+}
+
+/// Installs the stand-in library that cargo built in `build_dir` (a target directory) as
+/// `<dir>/libvmnet.so`, with a `libdispatch.so` link beside it; returns `dir`.
+pub(crate) fn install(build_dir: &Path, dir: &Path) -> Result<PathBuf, String> {
     let built = build_dir.join("debug").join("libvmnet_standin.so");
-    let dir = root.join(level);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let lib = dir.join("libvmnet.so");
     std::fs::copy(&built, &lib)
         .map_err(|e| format!("cannot copy {} to {}: {e}", built.display(), lib.display()))?;
@@ -183,12 +184,12 @@ fn build_level(root: &Path, level: &str, feature: Option<&str>) -> Result<PathBu
     let _ = std::fs::remove_file(&dispatch);
     std::os::unix::fs::symlink("libvmnet.so", &dispatch)
         .map_err(|e| format!("cannot link {}: {e}", dispatch.display()))?;
-    Ok(dir)
+    Ok(dir.to_path_buf())
 }
 
 /// Cargo building for the stand-in: `--cfg vmnet_standin` added to `RUSTFLAGS`, linking the
 /// library in `link_dir`, in its own target directory under `root`.
-fn standin_cargo(root: &Path, link_dir: &Path) -> Command {
+pub(crate) fn standin_cargo(root: &Path, link_dir: &Path) -> Command {
     let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
     if !flags.is_empty() {
         flags.push(' ');
@@ -332,13 +333,7 @@ fn bridge_smoke(
 }
 
 fn binary<'a>(binaries: &'a [(String, String)], target: &str) -> Result<&'a str, String> {
-    binaries
-        .iter()
-        .find(|(name, _)| name == target)
-        .map(|(_, path)| path.as_str())
-        .ok_or_else(|| {
-            format!("cargo built no test binary `{target}` for vmnet: update xtask/src/standin.rs")
-        })
+    crate::test_files::binary(binaries, target, "standin.rs")
 }
 
 /// Runs one test binary (through `cmd`) against the stand-in in `dir`; returns how many tests

@@ -190,40 +190,92 @@ pub(crate) fn for_tool(tool: Tool) -> Result<Vec<&'static str>, String> {
 pub(crate) fn build(test: &mut std::process::Command) -> Result<Vec<(String, String)>, String> {
     let stdout = crate::toolchain::run_output(test.args(["--no-run", "--message-format=json"]))?;
     let manifest = super::root().join("vmnet").join("Cargo.toml");
-    let manifest = format!("\"manifest_path\":\"{}\"", manifest.display());
-    let mut binaries = Vec::new();
-    for line in stdout.lines() {
-        if !line.contains("\"reason\":\"compiler-artifact\"") || !line.contains(&manifest) {
-            continue;
-        }
-        let Some(executable) = string_field(line, "executable") else {
-            continue;
-        };
-        let Some(target) = line.split("\"target\":{").nth(1) else {
-            continue;
-        };
-        let (Some(kind), Some(name)) = (
-            target.split("\"kind\":[\"").nth(1),
-            string_field(target, "name"),
-        ) else {
-            continue;
-        };
-        let name = if kind.starts_with("lib\"") {
-            "lib".to_owned()
-        } else if kind.starts_with("test\"") {
-            name
-        } else {
-            continue;
-        };
-        binaries.push((name, executable));
-    }
-    Ok(binaries)
+    Ok(stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .filter_map(|message| test_binary(&message, &manifest))
+        .collect())
 }
 
-/// The first string value of `"field":"…"` in a JSON line (cargo's paths need no unescaping
-/// on the systems this runs on).
-fn string_field(json: &str, field: &str) -> Option<String> {
-    let start = json.find(&format!("\"{field}\":\""))? + field.len() + 4;
-    let end = json[start..].find('"')? + start;
-    Some(json[start..end].to_owned())
+/// The test binary of the crate of `manifest` (a `Cargo.toml`) that one message of cargo's
+/// JSON output announces, as (target name, path); the unit test binary is named `lib`.
+/// `None` for any other message.
+pub(crate) fn test_binary(
+    message: &serde_json::Value,
+    manifest: &std::path::Path,
+) -> Option<(String, String)> {
+    if message["reason"] != "compiler-artifact"
+        || message["manifest_path"].as_str() != manifest.to_str()
+    {
+        return None;
+    }
+    let executable = message["executable"].as_str()?;
+    let target = &message["target"];
+    let name = match target["kind"][0].as_str()? {
+        "lib" => "lib",
+        "test" => target["name"].as_str()?,
+        _ => return None,
+    };
+    Some((name.to_owned(), executable.to_owned()))
+}
+
+/// The path of the test binary `target` among `binaries` (as [`build`] returns them);
+/// `source`, the file in xtask/src that asked for it, is named when it is missing.
+pub(crate) fn binary<'a>(
+    binaries: &'a [(String, String)],
+    target: &str,
+    source: &str,
+) -> Result<&'a str, String> {
+    binaries
+        .iter()
+        .find(|(name, _)| name == target)
+        .map(|(_, path)| path.as_str())
+        .ok_or_else(|| {
+            format!("cargo built no test binary `{target}` for vmnet: update xtask/src/{source}")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_binary_names_the_lib_and_test_targets_of_the_manifest_only() {
+        let manifest = std::path::Path::new("/w/vmnet/Cargo.toml");
+        let artifact = |manifest: &str, kind: &str, name: &str| {
+            serde_json::json!({
+                "reason": "compiler-artifact",
+                "manifest_path": manifest,
+                "target": { "kind": [kind], "name": name },
+                "executable": format!("/t/debug/deps/{name}-0123"),
+            })
+        };
+        assert_eq!(
+            test_binary(&artifact("/w/vmnet/Cargo.toml", "lib", "vmnet"), manifest),
+            Some(("lib".to_owned(), "/t/debug/deps/vmnet-0123".to_owned()))
+        );
+        assert_eq!(
+            test_binary(&artifact("/w/vmnet/Cargo.toml", "test", "api"), manifest),
+            Some(("api".to_owned(), "/t/debug/deps/api-0123".to_owned()))
+        );
+        assert_eq!(
+            test_binary(
+                &artifact("/w/vmnet/Cargo.toml", "bench", "sim_io"),
+                manifest
+            ),
+            None
+        );
+        assert_eq!(
+            test_binary(
+                &artifact("/w/standin/Cargo.toml", "lib", "vmnet_standin"),
+                manifest
+            ),
+            None
+        );
+        let mut no_executable = artifact("/w/vmnet/Cargo.toml", "lib", "vmnet");
+        no_executable["executable"] = serde_json::Value::Null;
+        assert_eq!(test_binary(&no_executable, manifest), None);
+        let message = serde_json::json!({ "reason": "compiler-message" });
+        assert_eq!(test_binary(&message, manifest), None);
+    }
 }
