@@ -333,6 +333,7 @@ impl<T: Readable> AsyncReader<T> {
     ///
     /// # Errors
     /// As [`Interface::read_batch`]; [`Error::Io`] if the reactor fails.
+    #[doc(alias = "vmnet_read")]
     pub async fn read_batch(&mut self, batch: &mut PacketBatch) -> Result<usize> {
         poll_fn(|cx| self.poll_read_batch(cx, batch)).await
     }
@@ -342,6 +343,7 @@ impl<T: Readable> AsyncReader<T> {
     ///
     /// # Errors
     /// As [`read_batch`](Self::read_batch).
+    #[doc(alias = "vmnet_read")]
     pub fn poll_read_batch(
         &mut self,
         cx: &mut Context<'_>,
@@ -357,7 +359,9 @@ impl<T: Readable> AsyncReader<T> {
     /// [`read_batch`](Self::read_batch). Prefer `read_batch` for throughput.
     ///
     /// # Errors
-    /// As [`Interface::read`]: [`Error::BufferTooSmall`] for a short buffer.
+    /// As [`Interface::read`]: [`Error::BufferTooSmall`] for a short buffer;
+    /// [`Error::Io`] if the reactor fails.
+    #[doc(alias = "vmnet_read")]
     pub async fn recv(&mut self, buf: &mut [u8]) -> Result<usize> {
         self.parameters().check_read_len(buf.len())?;
         poll_fn(|cx| self.poll_with(cx, |r| r.read(buf))).await
@@ -395,6 +399,7 @@ impl AsyncReader<Interface> {
     ///
     /// # Errors
     /// As [`Interface::write`].
+    #[doc(alias = "vmnet_write")]
     pub fn write(&mut self, frame: &[u8]) -> Result<bool> {
         self.fd.get_mut().write(frame)
     }
@@ -404,6 +409,7 @@ impl AsyncReader<Interface> {
     ///
     /// # Errors
     /// As [`Interface::write_batch`].
+    #[doc(alias = "vmnet_write")]
     pub fn write_batch(&mut self, batch: &mut PacketBatch) -> Result<usize> {
         self.fd.get_mut().write_batch(batch)
     }
@@ -413,6 +419,7 @@ impl AsyncReader<Interface> {
     ///
     /// # Errors
     /// As [`Interface::write_batch_from`].
+    #[doc(alias = "vmnet_write")]
     pub fn write_batch_from(&mut self, batch: &mut PacketBatch, first: usize) -> Result<usize> {
         self.fd.get_mut().write_batch_from(batch, first)
     }

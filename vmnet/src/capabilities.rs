@@ -108,7 +108,11 @@ impl Capabilities {
         }
     }
 
-    /// `Ok(())` if `feature` is present, else [`Error::Unsupported`](crate::Error::Unsupported).
+    /// `Ok(())` if `feature` is present.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`](crate::Error::Unsupported), naming the feature and the macOS
+    /// release that brings it, if it is absent.
     pub fn require(self, feature: Feature) -> crate::Result<()> {
         if self.has(feature) {
             Ok(())

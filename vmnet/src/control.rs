@@ -183,11 +183,18 @@ impl Control {
     /// Adds a port-forwarding rule: traffic to `rule.external_port` on the host reaches the
     /// guest at `rule.internal` (shared mode). Waits (bounded) for vmnet's completion.
     ///
+    /// Wraps `vmnet_interface_add_ip_port_forwarding_rule` (macOS 12 and later), else
+    /// `vmnet_interface_add_port_forwarding_rule` (IPv4 only).
+    ///
     /// # Errors
     /// [`Error::NetworkConfig`] for a zero port; [`Error::Unsupported`] for an IPv6 rule before
     /// macOS 12 (the older call is IPv4-only); [`Error::Stopped`] once the interface is
     /// stopped; [`Error::Vmnet`] when vmnet refuses (a rule with the same
-    /// [`key`](PortForwardingRule::key) exists, for instance); [`Error::Timeout`].
+    /// [`key`](PortForwardingRule::key) exists, for instance); [`Error::Timeout`] when vmnet
+    /// does not complete within
+    /// [`StartOptions::control_timeout`](crate::StartOptions::control_timeout).
+    #[doc(alias = "vmnet_interface_add_port_forwarding_rule")]
+    #[doc(alias = "vmnet_interface_add_ip_port_forwarding_rule")]
     pub fn add_port_forwarding_rule(&self, rule: &PortForwardingRule) -> Result<()> {
         self.with(|target| add_port_forwarding_rule(target, rule))
     }
@@ -196,7 +203,9 @@ impl Control {
     /// `&PortForwardingRule`, which stands for its [`key`](PortForwardingRule::key) — so the
     /// rule given to [`add_port_forwarding_rule`](Self::add_port_forwarding_rule) or read from
     /// [`port_forwarding_rules`](Self::port_forwarding_rules) removes that rule. Waits
-    /// (bounded) for vmnet's completion.
+    /// (bounded) for vmnet's completion. Wraps
+    /// `vmnet_interface_remove_ip_port_forwarding_rule` (macOS 12 and later), else
+    /// `vmnet_interface_remove_port_forwarding_rule`.
     ///
     /// ```
     /// # #[cfg(feature = "sim")] {
@@ -215,18 +224,31 @@ impl Control {
     /// # Errors
     /// [`Error::Unsupported`] for an IPv6 key before macOS 12; [`Error::Stopped`] once the
     /// interface is stopped; [`Error::Vmnet`] when vmnet refuses (no such rule, for
-    /// instance); [`Error::Timeout`].
+    /// instance); [`Error::Timeout`] as for
+    /// [`add_port_forwarding_rule`](Self::add_port_forwarding_rule).
+    #[doc(alias = "vmnet_interface_remove_port_forwarding_rule")]
+    #[doc(alias = "vmnet_interface_remove_ip_port_forwarding_rule")]
     pub fn remove_port_forwarding_rule(&self, key: impl Into<PortForwardingKey>) -> Result<()> {
         let key = key.into();
         self.with(|target| remove_port_forwarding_rule(target, key))
     }
 
     /// The interface's port-forwarding rules, IPv4 and IPv6 (IPv4 only before macOS 12), in
-    /// no particular order.
+    /// no particular order. Wraps `vmnet_interface_get_ip_port_forwarding_rules` and
+    /// `vmnet_ip_port_forwarding_rule_get_details` (macOS 12 and later), else
+    /// `vmnet_interface_get_port_forwarding_rules` and
+    /// `vmnet_port_forwarding_rule_get_details`. Rules whose details cannot be read are
+    /// skipped.
     ///
     /// # Errors
-    /// [`Error::Stopped`] once the interface is stopped; [`Error::Vmnet`] when vmnet refuses;
-    /// [`Error::Timeout`].
+    /// [`Error::Stopped`] once the interface is stopped; [`Error::Vmnet`] when vmnet refuses
+    /// the listing; [`Error::UnreadableRules`] when vmnet listed rules and none of them could
+    /// be read; [`Error::Timeout`] as for
+    /// [`add_port_forwarding_rule`](Self::add_port_forwarding_rule).
+    #[doc(alias = "vmnet_interface_get_port_forwarding_rules")]
+    #[doc(alias = "vmnet_interface_get_ip_port_forwarding_rules")]
+    #[doc(alias = "vmnet_port_forwarding_rule_get_details")]
+    #[doc(alias = "vmnet_ip_port_forwarding_rule_get_details")]
     pub fn port_forwarding_rules(&self) -> Result<Vec<PortForwardingRule>> {
         self.with(port_forwarding_rules)
     }

@@ -39,7 +39,11 @@ pub enum Status {
 }
 
 impl Status {
-    /// `Ok(())` for `VMNET_SUCCESS`, else the failure.
+    /// `Ok(())` for `VMNET_SUCCESS` (1000), else the failure.
+    ///
+    /// # Errors
+    /// The [`Status`] of any other code; [`Status::Unknown`] for a code this crate does not
+    /// know.
     pub fn check(code: u32) -> Result<(), Status> {
         use vmnet_sys::*;
         Err(match code {

@@ -210,18 +210,29 @@ impl Interface {
     /// Starts an interface with `config` on this platform's backend and default options.
     ///
     /// On macOS this is vmnet.framework (root or the `com.apple.vm.networking` entitlement is
-    /// needed up to macOS 15). Elsewhere, with the `sim` feature, it is the simulator's
-    /// default segment ([`sim::Segment::global`](crate::sim::Segment::global)); without it,
-    /// [`Error::Unsupported`].
+    /// needed up to macOS 15): wraps `vmnet_start_interface`, then
+    /// `vmnet_interface_set_event_callback`. Elsewhere, with the `sim` feature, it is the
+    /// simulator's default segment ([`sim::Segment::global`](crate::sim::Segment::global));
+    /// without it, [`Error::Unsupported`].
     ///
     /// # Errors
-    /// [`Error::Config`] or [`Error::Unsupported`] before anything is started,
-    /// [`Error::Vmnet`] when vmnet refuses, [`Error::Timeout`] when it does not answer.
+    /// [`Error::Config`] for an invalid configuration and [`Error::Unsupported`] for an option
+    /// this system lacks (or for no vmnet at all), before anything is started;
+    /// [`Error::Vmnet`] when vmnet refuses to start (`Operation::Start`) or to take the event
+    /// callback; [`Error::Timeout`] when it does not answer within
+    /// [`StartOptions::start_timeout`]; [`Error::Parameters`] if the parameters vmnet reports
+    /// are unusable and [`Error::Io`] if the readiness descriptor cannot be made (the
+    /// interface is stopped again in both cases).
+    #[doc(alias = "vmnet_start_interface")]
     pub fn start(config: &InterfaceConfig) -> Result<Self> {
         Self::start_with(config, &StartOptions::new())
     }
 
     /// [`start`](Self::start) with options.
+    ///
+    /// # Errors
+    /// As for [`start`](Self::start).
+    #[doc(alias = "vmnet_start_interface")]
     pub fn start_with(config: &InterfaceConfig, options: &StartOptions) -> Result<Self> {
         Self::start_on(config, options, backend::platform::start)
     }
@@ -260,7 +271,15 @@ impl Interface {
     }
 
     /// Reads one packet into `buf`, which must hold the interface's largest packet,
-    /// [`buffer_len`](Parameters::buffer_len). `Ok(None)`: nothing to read now.
+    /// [`buffer_len`](Parameters::buffer_len). `Ok(None)`: nothing to read now. Wraps
+    /// `vmnet_read` with one descriptor.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] if `buf` is shorter than
+    /// [`buffer_len`](Parameters::buffer_len) (nothing is read); [`Error::Vmnet`] when vmnet
+    /// refuses; [`Error::PacketTooBig`] if vmnet reports a length past `buf` (the packet is
+    /// lost).
+    #[doc(alias = "vmnet_read")]
     pub fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>> {
         self.shared.read(buf)
     }
@@ -268,9 +287,12 @@ impl Interface {
     /// Writes one Ethernet frame (after the virtio-net header when it is on). `Ok(false)`:
     /// vmnet did not take it now (retry later).
     ///
+    /// Wraps `vmnet_write` with one descriptor.
+    ///
     /// # Errors
     /// [`Error::PacketTooBig`] for a packet larger than [`buffer_len`](Parameters::buffer_len)
     /// (nothing is written), [`Error::Vmnet`] when vmnet refuses.
+    #[doc(alias = "vmnet_write")]
     pub fn write(&mut self, frame: &[u8]) -> Result<bool> {
         self.shared.write(frame)
     }
@@ -279,7 +301,15 @@ impl Interface {
     /// read limit, into `batch` (emptied first). Returns how many; 0 means nothing now.
     ///
     /// Allocates nothing. The batch's slots must hold [`buffer_len`](Parameters::buffer_len)
-    /// ([`PacketBatch::for_interface`] sizes them so), else [`Error::BufferTooSmall`].
+    /// ([`PacketBatch::for_interface`] sizes them so), else [`Error::BufferTooSmall`]. Wraps
+    /// one `vmnet_read` call.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] for slots shorter than
+    /// [`buffer_len`](Parameters::buffer_len) (nothing is read); [`Error::Vmnet`] when vmnet
+    /// refuses; [`Error::PacketTooBig`] if vmnet reports a length past a slot (that call's
+    /// packets are lost). The batch is left empty on an error.
+    #[doc(alias = "vmnet_read")]
     pub fn read_batch(&mut self, batch: &mut PacketBatch) -> Result<usize> {
         self.shared.read_batch(batch)
     }
@@ -288,14 +318,21 @@ impl Interface {
     /// returns how many vmnet accepted. Packets from that count on were not written: pass it
     /// to [`write_batch_from`](Self::write_batch_from) to continue.
     ///
+    /// Wraps one `vmnet_write` call.
+    ///
     /// # Errors
     /// [`Error::PacketTooBig`] (before anything is written) if a packet exceeds
     /// [`buffer_len`](Parameters::buffer_len); [`Error::Vmnet`] when vmnet refuses.
+    #[doc(alias = "vmnet_write")]
     pub fn write_batch(&mut self, batch: &mut PacketBatch) -> Result<usize> {
         self.shared.write_batch(batch, 0)
     }
 
     /// Like [`write_batch`](Self::write_batch), starting at packet `first`.
+    ///
+    /// # Errors
+    /// As for [`write_batch`](Self::write_batch).
+    #[doc(alias = "vmnet_write")]
     pub fn write_batch_from(&mut self, batch: &mut PacketBatch, first: usize) -> Result<usize> {
         self.shared.write_batch(batch, first)
     }
@@ -346,8 +383,8 @@ impl Interface {
     /// # Errors
     /// [`Error::Vmnet`] as vmnet answers: more descriptors than
     /// [`read_max_packets`](Parameters::read_max_packets), a buffer smaller than the waiting
-    /// packet; [`Error::PacketTooBig`] for a length past its buffer (above);
-    /// [`Error::Stopped`].
+    /// packet; [`Error::PacketTooBig`] for a length past its buffer (above).
+    #[doc(alias = "vmnet_read")]
     pub unsafe fn read_raw(&mut self, descs: &mut [vmpktdesc]) -> Result<usize> {
         // SAFETY: the caller keeps the contract above.
         unsafe { self.shared.read_raw(descs) }
@@ -366,7 +403,8 @@ impl Interface {
     /// # Errors
     /// [`Error::Vmnet`] as vmnet answers: more descriptors than
     /// [`write_max_packets`](Parameters::write_max_packets), a packet larger than
-    /// [`buffer_len`](Parameters::buffer_len); [`Error::Stopped`].
+    /// [`buffer_len`](Parameters::buffer_len).
+    #[doc(alias = "vmnet_write")]
     pub unsafe fn write_raw(&mut self, descs: &mut [vmpktdesc]) -> Result<usize> {
         // SAFETY: the caller keeps the contract above, which is the driver's.
         unsafe { self.shared.driver.write(descs) }
@@ -379,6 +417,10 @@ impl Interface {
     /// not block for long, and must not stop the interface. A panic in it is caught, counted
     /// ([`callback_panics`](Self::callback_panics)) and never unwinds into vmnet. Replaces any
     /// earlier callback.
+    ///
+    /// On macOS the interface's own `vmnet_interface_set_event_callback` block, installed at
+    /// start, calls it; this only changes what it calls.
+    #[doc(alias = "vmnet_interface_set_event_callback")]
     pub fn set_event_callback<F>(&self, callback: F)
     where
         F: Fn(Event) + Send + Sync + 'static,
@@ -387,6 +429,7 @@ impl Interface {
     }
 
     /// Removes the event callback.
+    #[doc(alias = "vmnet_interface_set_event_callback")]
     pub fn clear_event_callback(&self) {
         self.shared.notifier.set_callback(None);
     }
@@ -399,6 +442,9 @@ impl Interface {
     /// Blocks until packets are available or `timeout` passes (`None`: no limit); returns
     /// whether packets are available. Reads clear the state, so read until a read returns
     /// nothing before waiting again.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if polling the readiness descriptor fails.
     pub fn wait_readable(&self, timeout: Option<Duration>) -> Result<bool> {
         Ok(self.shared.notifier.wait(timeout)?)
     }
@@ -415,7 +461,14 @@ impl Interface {
         )
     }
 
-    /// Stops the interface: disables events, stops it, and waits (bounded) for vmnet.
+    /// Stops the interface: disables events, stops it, and waits (bounded) for vmnet. Wraps
+    /// `vmnet_stop_interface` (after `vmnet_interface_set_event_callback` with no callback).
+    ///
+    /// # Errors
+    /// [`Error::Vmnet`] when vmnet reports a failed stop; [`Error::Timeout`] when its
+    /// completion, or an event callback still running, does not finish within
+    /// [`StartOptions::stop_timeout`]. The interface is unusable afterwards either way.
+    #[doc(alias = "vmnet_stop_interface")]
     pub fn stop(self) -> Result<()> {
         self.shared.stop()
     }
@@ -433,6 +486,8 @@ impl Interface {
     ///
     /// # Errors
     /// As for [`Control::add_port_forwarding_rule`].
+    #[doc(alias = "vmnet_interface_add_port_forwarding_rule")]
+    #[doc(alias = "vmnet_interface_add_ip_port_forwarding_rule")]
     pub fn add_port_forwarding_rule(&self, rule: &PortForwardingRule) -> Result<()> {
         control::add_port_forwarding_rule(&*self.shared, rule)
     }
@@ -456,6 +511,8 @@ impl Interface {
     ///
     /// # Errors
     /// As for [`Control::remove_port_forwarding_rule`].
+    #[doc(alias = "vmnet_interface_remove_port_forwarding_rule")]
+    #[doc(alias = "vmnet_interface_remove_ip_port_forwarding_rule")]
     pub fn remove_port_forwarding_rule(&self, key: impl Into<PortForwardingKey>) -> Result<()> {
         control::remove_port_forwarding_rule(&*self.shared, key.into())
     }
@@ -464,6 +521,10 @@ impl Interface {
     ///
     /// # Errors
     /// As for [`Control::port_forwarding_rules`].
+    #[doc(alias = "vmnet_interface_get_port_forwarding_rules")]
+    #[doc(alias = "vmnet_interface_get_ip_port_forwarding_rules")]
+    #[doc(alias = "vmnet_port_forwarding_rule_get_details")]
+    #[doc(alias = "vmnet_ip_port_forwarding_rule_get_details")]
     pub fn port_forwarding_rules(&self) -> Result<Vec<PortForwardingRule>> {
         control::port_forwarding_rules(&*self.shared)
     }
@@ -521,10 +582,18 @@ impl ReadHalf {
         self.shared.control()
     }
     /// See [`Interface::read`].
+    ///
+    /// # Errors
+    /// As for [`Interface::read`].
+    #[doc(alias = "vmnet_read")]
     pub fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>> {
         self.shared.read(buf)
     }
     /// See [`Interface::read_batch`].
+    ///
+    /// # Errors
+    /// As for [`Interface::read_batch`].
+    #[doc(alias = "vmnet_read")]
     pub fn read_batch(&mut self, batch: &mut PacketBatch) -> Result<usize> {
         self.shared.read_batch(batch)
     }
@@ -532,15 +601,23 @@ impl ReadHalf {
     ///
     /// # Safety
     /// As for [`Interface::read_raw`].
+    ///
+    /// # Errors
+    /// As for [`Interface::read_raw`].
+    #[doc(alias = "vmnet_read")]
     pub unsafe fn read_raw(&mut self, descs: &mut [vmpktdesc]) -> Result<usize> {
         // SAFETY: the caller keeps `Interface::read_raw`'s contract.
         unsafe { self.shared.read_raw(descs) }
     }
     /// See [`Interface::wait_readable`].
+    ///
+    /// # Errors
+    /// As for [`Interface::wait_readable`].
     pub fn wait_readable(&self, timeout: Option<Duration>) -> Result<bool> {
         Ok(self.shared.notifier.wait(timeout)?)
     }
     /// See [`Interface::set_event_callback`].
+    #[doc(alias = "vmnet_interface_set_event_callback")]
     pub fn set_event_callback<F>(&self, callback: F)
     where
         F: Fn(Event) + Send + Sync + 'static,
@@ -548,6 +625,9 @@ impl ReadHalf {
         self.shared.notifier.set_callback(Some(Arc::new(callback)));
     }
     /// Joins the halves again; gives them back if they belong to different interfaces.
+    ///
+    /// # Errors
+    /// Both halves, given back unchanged, if they belong to different interfaces.
     pub fn unsplit(
         self,
         write: WriteHalf,
@@ -585,14 +665,26 @@ impl WriteHalf {
         self.shared.control()
     }
     /// See [`Interface::write`].
+    ///
+    /// # Errors
+    /// As for [`Interface::write`].
+    #[doc(alias = "vmnet_write")]
     pub fn write(&mut self, frame: &[u8]) -> Result<bool> {
         self.shared.write(frame)
     }
     /// See [`Interface::write_batch`].
+    ///
+    /// # Errors
+    /// As for [`Interface::write_batch`].
+    #[doc(alias = "vmnet_write")]
     pub fn write_batch(&mut self, batch: &mut PacketBatch) -> Result<usize> {
         self.shared.write_batch(batch, 0)
     }
     /// See [`Interface::write_batch_from`].
+    ///
+    /// # Errors
+    /// As for [`Interface::write_batch_from`].
+    #[doc(alias = "vmnet_write")]
     pub fn write_batch_from(&mut self, batch: &mut PacketBatch, first: usize) -> Result<usize> {
         self.shared.write_batch(batch, first)
     }
@@ -600,6 +692,10 @@ impl WriteHalf {
     ///
     /// # Safety
     /// As for [`Interface::write_raw`].
+    ///
+    /// # Errors
+    /// As for [`Interface::write_raw`].
+    #[doc(alias = "vmnet_write")]
     pub unsafe fn write_raw(&mut self, descs: &mut [vmpktdesc]) -> Result<usize> {
         // SAFETY: the caller keeps `Interface::write_raw`'s contract, which is the driver's.
         unsafe { self.shared.driver.write(descs) }

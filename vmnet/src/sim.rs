@@ -31,6 +31,9 @@ pub const NOTICE: &str =
 /// A simulated network configuration for a shared or host network, on the global segment's
 /// capabilities ([`Capabilities::ALL`](crate::Capabilities::ALL) unless changed). Same as
 /// `Segment::global().network_configuration(mode)`.
+///
+/// # Errors
+/// As for [`Segment::network_configuration`].
 pub fn network_configuration(mode: Mode) -> Result<NetworkConfiguration> {
     Segment::global().network_configuration(mode)
 }
@@ -48,6 +51,9 @@ impl Segment {
     }
 
     /// [`start`](Self::start) with options (the timeouts bound the event thread's shutdown).
+    ///
+    /// # Errors
+    /// As for [`start`](Self::start).
     pub fn start_with(
         &self,
         config: &InterfaceConfig,
@@ -59,9 +65,13 @@ impl Segment {
     }
 
     /// A configuration for a simulated network (macOS 26's network objects). The networks
-    /// created from it are new segments with this segment's capabilities; without
-    /// [`Feature::NetworkObjects`](crate::Feature::NetworkObjects) this fails with
-    /// [`Error::Unsupported`](crate::Error::Unsupported).
+    /// created from it are new segments with this segment's capabilities.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`](crate::Error::Unsupported) if the segment lacks
+    /// [`Feature::NetworkObjects`](crate::Feature::NetworkObjects);
+    /// [`Error::NetworkConfig`](crate::Error::NetworkConfig)
+    /// ([`BridgedNetwork`](crate::NetworkConfigError::BridgedNetwork)) for bridged mode.
     pub fn network_configuration(&self, mode: Mode) -> Result<NetworkConfiguration> {
         NetworkConfiguration::with_driver(mode, |mode| self.network_config_driver(mode))
     }

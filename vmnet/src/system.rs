@@ -15,8 +15,13 @@ pub fn capabilities() -> Capabilities {
 /// The BSD names of the host interfaces an interface can bridge to
 /// ([`InterfaceConfig::bridged`](crate::InterfaceConfig::bridged)), such as `en0`.
 ///
-/// On macOS this asks vmnet (`vmnet_copy_shared_interface_list`); on other systems with the
-/// `sim` feature it returns the simulator's stand-in list.
+/// On macOS this asks vmnet (wraps `vmnet_copy_shared_interface_list`; no list from vmnet is
+/// an empty list); on other systems with the `sim` feature it returns the simulator's
+/// stand-in list.
+///
+/// # Errors
+/// [`Error::Unsupported`](crate::Error::Unsupported) on a system without vmnet when the `sim`
+/// feature is off. Never fails on macOS or on the simulator.
 ///
 /// ```
 /// # #[cfg(feature = "sim")] {
@@ -26,6 +31,7 @@ pub fn capabilities() -> Capabilities {
 /// # }
 /// # Ok::<(), vmnet::Error>(())
 /// ```
+#[doc(alias = "vmnet_copy_shared_interface_list")]
 pub fn bridgeable_interfaces() -> Result<Vec<String>> {
     crate::backend::platform::bridgeable_interfaces()
 }

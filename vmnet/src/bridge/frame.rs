@@ -90,6 +90,10 @@ impl std::error::Error for MalformedFrame {}
 /// Checks one frame from the VM side: not empty, at least an Ethernet header
 /// ([`MIN_FRAME_LEN`]), at most `max_len` bytes (the interface's maximum packet size).
 ///
+/// # Errors
+/// [`MalformedFrame::Empty`], [`MalformedFrame::TooShort`] or [`MalformedFrame::TooLong`]:
+/// the first of those rules the frame breaks.
+///
 /// ```
 /// use vmnet::bridge::{MalformedFrame, check_frame};
 /// assert_eq!(check_frame(&[0; 60], 1514), Ok(()));
@@ -338,6 +342,9 @@ impl StreamDecoder {
     /// The stream has ended: `Err(Truncated)` if it stopped inside a frame or a length prefix
     /// (a frame already reported as malformed and being skipped is not reported again).
     /// Complete frames not yet taken are not an error. Resets the decoder either way.
+    ///
+    /// # Errors
+    /// [`MalformedFrame::Truncated`] if the stream ended inside a frame or a length prefix.
     pub fn finish(&mut self) -> Result<(), MalformedFrame> {
         let result = self.pending_truncation();
         self.reset();

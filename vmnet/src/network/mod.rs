@@ -67,12 +67,16 @@ impl fmt::Debug for NetworkConfiguration {
 }
 
 impl NetworkConfiguration {
-    /// A configuration for a shared or host network with vmnet's defaults.
+    /// A configuration for a shared or host network with vmnet's defaults. Wraps
+    /// `vmnet_network_configuration_create`.
     ///
     /// # Errors
-    /// [`NetworkConfigError::BridgedNetwork`] for bridged mode;
-    /// [`Error::Unsupported`](crate::Error::Unsupported) before macOS 26;
+    /// [`Error::NetworkConfig`](crate::Error::NetworkConfig)
+    /// ([`NetworkConfigError::BridgedNetwork`]) for bridged mode;
+    /// [`Error::Unsupported`](crate::Error::Unsupported) before macOS 26 (and without a
+    /// backend);
     /// [`Error::Vmnet`](crate::Error::Vmnet) if vmnet refuses.
+    #[doc(alias = "vmnet_network_configuration_create")]
     pub fn new(mode: Mode) -> Result<Self> {
         Self::with_driver(mode, backend::platform::network_configuration)
     }
@@ -97,7 +101,16 @@ impl NetworkConfiguration {
     }
 
     /// The physical interface that a shared network reaches the outside through (default:
-    /// the default route's).
+    /// the default route's). Wraps `vmnet_network_configuration_set_external_interface`.
+    ///
+    /// # Errors
+    /// [`Error::NetworkConfig`](crate::Error::NetworkConfig) with
+    /// [`NetworkConfigError::ExternalInterfaceInHostMode`] for a host network, or
+    /// [`NetworkConfigError::InvalidInterfaceName`] for a name that is empty, over 15 bytes or
+    /// holds a NUL;
+    /// [`Error::Vmnet`](crate::Error::Vmnet) (`Operation::ConfigureNetwork`) when vmnet
+    /// refuses.
+    #[doc(alias = "vmnet_network_configuration_set_external_interface")]
     pub fn set_external_interface(&mut self, name: &str) -> Result<()> {
         if self.mode != Mode::Shared {
             return Err(NetworkConfigError::ExternalInterfaceInHostMode.into());
@@ -113,26 +126,31 @@ impl NetworkConfiguration {
     }
 
     /// Turns off IPv4 NAT.
+    #[doc(alias = "vmnet_network_configuration_disable_nat44")]
     pub fn disable_nat44(&mut self) {
         self.driver.disable(Service::Nat44);
     }
 
     /// Turns off IPv6 NAT.
+    #[doc(alias = "vmnet_network_configuration_disable_nat66")]
     pub fn disable_nat66(&mut self) {
         self.driver.disable(Service::Nat66);
     }
 
     /// Turns off the DHCP server.
+    #[doc(alias = "vmnet_network_configuration_disable_dhcp")]
     pub fn disable_dhcp(&mut self) {
         self.driver.disable(Service::Dhcp);
     }
 
     /// Turns off the DNS proxy.
+    #[doc(alias = "vmnet_network_configuration_disable_dns_proxy")]
     pub fn disable_dns_proxy(&mut self) {
         self.driver.disable(Service::DnsProxy);
     }
 
     /// Turns off IPv6 router advertisement.
+    #[doc(alias = "vmnet_network_configuration_disable_router_advertisement")]
     pub fn disable_router_advertisement(&mut self) {
         self.driver.disable(Service::RouterAdvertisement);
     }
@@ -145,6 +163,18 @@ impl NetworkConfiguration {
     /// to make interfaces fail to start later, so this crate rejects that form with
     /// [`NetworkConfigError::SubnetIsNetworkAddress`], which names the address to pass. The
     /// subnet must lie in one private (RFC 1918) range and be /30 or larger.
+    ///
+    /// Wraps `vmnet_network_configuration_set_ipv4_subnet`.
+    ///
+    /// # Errors
+    /// [`Error::NetworkConfig`](crate::Error::NetworkConfig) with
+    /// [`NetworkConfigError::InvalidSubnetMask`] (not contiguous, or longer than /30),
+    /// [`NetworkConfigError::SubnetIsNetworkAddress`],
+    /// [`NetworkConfigError::SubnetIsBroadcastAddress`] or
+    /// [`NetworkConfigError::SubnetNotPrivate`];
+    /// [`Error::Vmnet`](crate::Error::Vmnet) (`Operation::ConfigureNetwork`) when vmnet
+    /// refuses.
+    #[doc(alias = "vmnet_network_configuration_set_ipv4_subnet")]
     pub fn set_ipv4_subnet(&mut self, address: Ipv4Addr, mask: Ipv4Addr) -> Result<()> {
         let bits = u32::from(mask);
         if bits.leading_ones() + bits.trailing_zeros() != 32 || bits.leading_ones() > 30 {
@@ -183,7 +213,16 @@ impl NetworkConfiguration {
     }
 
     /// The IPv6 prefix: a unique local address (`fd00::/8`) of length 48 to 64 with no bits
-    /// set past the length (vmnet's default is a random ULA /64).
+    /// set past the length (vmnet's default is a random ULA /64). Wraps
+    /// `vmnet_network_configuration_set_ipv6_prefix`.
+    ///
+    /// # Errors
+    /// [`Error::NetworkConfig`](crate::Error::NetworkConfig) with
+    /// [`NetworkConfigError::Ipv6PrefixNotUla`], [`NetworkConfigError::Ipv6PrefixLength`] or
+    /// [`NetworkConfigError::Ipv6PrefixHostBits`];
+    /// [`Error::Vmnet`](crate::Error::Vmnet) (`Operation::ConfigureNetwork`) when vmnet
+    /// refuses.
+    #[doc(alias = "vmnet_network_configuration_set_ipv6_prefix")]
     pub fn set_ipv6_prefix(&mut self, prefix: Ipv6Addr, len: u8) -> Result<()> {
         if prefix.octets()[0] != 0xfd {
             return Err(NetworkConfigError::Ipv6PrefixNotUla { prefix }.into());
@@ -198,14 +237,32 @@ impl NetworkConfiguration {
     }
 
     /// Adds a port-forwarding rule (shared mode: traffic to the host's external port reaches
-    /// the guest).
+    /// the guest). Wraps `vmnet_network_configuration_add_port_forwarding_rule`.
+    ///
+    /// # Errors
+    /// [`Error::NetworkConfig`](crate::Error::NetworkConfig)
+    /// ([`NetworkConfigError::ZeroPort`]) for a zero port;
+    /// [`Error::Vmnet`](crate::Error::Vmnet) (`Operation::ConfigureNetwork`) when vmnet
+    /// refuses (a rule with the same [`key`](PortForwardingRule::key) was added, for
+    /// instance).
+    #[doc(alias = "vmnet_network_configuration_add_port_forwarding_rule")]
     pub fn add_port_forwarding_rule(&mut self, rule: &PortForwardingRule) -> Result<()> {
         rule.validate()?;
         self.driver.add_port_forwarding_rule(rule)
     }
 
     /// Reserves `address` for the guest with MAC `client` in the DHCP server. Set the subnet
-    /// first if you set one: the address is checked against it.
+    /// first if you set one: the address is checked against it. Wraps
+    /// `vmnet_network_configuration_add_dhcp_reservation`.
+    ///
+    /// # Errors
+    /// [`Error::NetworkConfig`](crate::Error::NetworkConfig) with
+    /// [`NetworkConfigError::MulticastReservation`] for a multicast MAC address, or
+    /// [`NetworkConfigError::ReservationOutsideSubnet`] for an address outside the subnet set
+    /// (or one of its network, gateway and broadcast addresses);
+    /// [`Error::Vmnet`](crate::Error::Vmnet) (`Operation::ConfigureNetwork`) when vmnet
+    /// refuses (the client or the address is already reserved, for instance).
+    #[doc(alias = "vmnet_network_configuration_add_dhcp_reservation")]
     pub fn add_dhcp_reservation(&mut self, client: MacAddr, address: Ipv4Addr) -> Result<()> {
         if client.is_multicast() {
             return Err(NetworkConfigError::MulticastReservation { client }.into());
@@ -220,7 +277,15 @@ impl NetworkConfiguration {
         self.driver.add_dhcp_reservation(client, address)
     }
 
-    /// The MTU of the network's interfaces.
+    /// The MTU of the network's interfaces. Wraps `vmnet_network_configuration_set_mtu`.
+    ///
+    /// # Errors
+    /// [`Error::NetworkConfig`](crate::Error::NetworkConfig)
+    /// ([`NetworkConfigError::MtuOutOfRange`]) outside
+    /// [`MIN_MTU`](crate::MIN_MTU)`..=`[`MAX_MTU`](crate::MAX_MTU);
+    /// [`Error::Vmnet`](crate::Error::Vmnet) (`Operation::ConfigureNetwork`) when vmnet
+    /// refuses.
+    #[doc(alias = "vmnet_network_configuration_set_mtu")]
     pub fn set_mtu(&mut self, mtu: u32) -> Result<()> {
         if !(MIN_MTU..=MAX_MTU).contains(&mtu) {
             return Err(NetworkConfigError::MtuOutOfRange { mtu }.into());
@@ -250,7 +315,13 @@ impl fmt::Debug for Network {
 }
 
 impl Network {
-    /// Creates the network described by `config` (which stays usable).
+    /// Creates the network described by `config` (which stays usable). Wraps
+    /// `vmnet_network_create`.
+    ///
+    /// # Errors
+    /// [`Error::Vmnet`](crate::Error::Vmnet) (`Operation::CreateNetwork`) when vmnet refuses
+    /// the configuration.
+    #[doc(alias = "vmnet_network_create")]
     pub fn new(config: &NetworkConfiguration) -> Result<Self> {
         Ok(Self {
             driver: config.driver.create_network()?.into(),
@@ -258,25 +329,39 @@ impl Network {
     }
 
     /// The network from a serialization made by [`serialize`](Self::serialize), possibly in
-    /// another process.
+    /// another process. Wraps `vmnet_network_create_with_serialization`.
+    ///
+    /// # Errors
+    /// [`Error::Vmnet`](crate::Error::Vmnet) (`Operation::CreateNetwork`) when vmnet refuses
+    /// the serialization (on the simulator: its network no longer exists);
+    /// [`Error::Unsupported`](crate::Error::Unsupported) before macOS 26.
+    #[doc(alias = "vmnet_network_create_with_serialization")]
     pub fn from_serialization(serialization: &NetworkSerialization) -> Result<Self> {
         Ok(Self {
             driver: backend::network_from_serialization(&serialization.inner)?.into(),
         })
     }
 
-    /// The IPv4 subnet: network address and mask.
+    /// The IPv4 subnet: network address and mask. Wraps `vmnet_network_get_ipv4_subnet`.
+    #[doc(alias = "vmnet_network_get_ipv4_subnet")]
     pub fn ipv4_subnet(&self) -> (Ipv4Addr, Ipv4Addr) {
         self.driver.ipv4_subnet()
     }
 
-    /// The IPv6 prefix and its length.
+    /// The IPv6 prefix and its length. Wraps `vmnet_network_get_ipv6_prefix`.
+    #[doc(alias = "vmnet_network_get_ipv6_prefix")]
     pub fn ipv6_prefix(&self) -> (Ipv6Addr, u8) {
         self.driver.ipv6_prefix()
     }
 
     /// A serialization of the network, to recreate it elsewhere with
-    /// [`from_serialization`](Self::from_serialization).
+    /// [`from_serialization`](Self::from_serialization). Wraps
+    /// `vmnet_network_copy_serialization`.
+    ///
+    /// # Errors
+    /// [`Error::Vmnet`](crate::Error::Vmnet) (`Operation::SerializeNetwork`) when vmnet
+    /// refuses.
+    #[doc(alias = "vmnet_network_copy_serialization")]
     pub fn serialize(&self) -> Result<NetworkSerialization> {
         let inner = self.driver.serialize()?;
         Ok(NetworkSerialization { inner })
@@ -287,11 +372,25 @@ impl Network {
     /// Only four options of `config` are honoured on a network: allocate MAC address, TSO,
     /// isolation and checksum offload. Its mode is ignored (the network's applies); any other
     /// option set is refused with [`NetworkConfigError::NotHonouredOnNetwork`].
+    ///
+    /// Wraps `vmnet_interface_start_with_network`; the interface is then an [`Interface`] as
+    /// any other.
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) for an invalid configuration;
+    /// [`Error::NetworkConfig`](crate::Error::NetworkConfig)
+    /// ([`NetworkConfigError::NotHonouredOnNetwork`]) for an option not honoured here; then
+    /// as for [`Interface::start`].
+    #[doc(alias = "vmnet_interface_start_with_network")]
     pub fn start_interface(&self, config: &InterfaceConfig) -> Result<Interface> {
         self.start_interface_with(config, &StartOptions::new())
     }
 
     /// [`start_interface`](Self::start_interface) with options.
+    ///
+    /// # Errors
+    /// As for [`start_interface`](Self::start_interface).
+    #[doc(alias = "vmnet_interface_start_with_network")]
     pub fn start_interface_with(
         &self,
         config: &InterfaceConfig,

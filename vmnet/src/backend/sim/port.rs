@@ -416,8 +416,11 @@ impl HostPort {
         self.recv()
     }
 
-    /// Receives the oldest frame into `buf` without allocating; returns its length. A frame
-    /// larger than `buf` stays queued and is reported as `Err(PacketTooBig)`.
+    /// Receives the oldest frame into `buf` without allocating; returns its length, or
+    /// `None` if no frame is waiting.
+    ///
+    /// # Errors
+    /// [`Error::PacketTooBig`] for a frame larger than `buf`, which stays queued.
     pub fn recv_into(&self, buf: &mut [u8]) -> Result<Option<usize>> {
         let mut result = Ok(None);
         self.port.drain(1, |_, frame| {
