@@ -11,8 +11,10 @@
 //! cargo xtask standin [--level L] [--valgrind] the Apple backend on the stand-in framework
 //! cargo xtask standin --clippy                clippy on vmnet as built for the stand-in
 //! cargo xtask mutants [--list]                deliberate Apple-backend bugs the stand-in must catch
+//! cargo xtask aliases [--list]                every vmnet.h function has a doc(alias) in vmnet
 //! ```
 
+mod aliases;
 mod bench;
 mod bindings;
 mod darwin;
@@ -61,6 +63,10 @@ commands:
                                   which test caught each bug (--list: the bugs, nothing run)
   bench [--quick]                 the criterion benchmarks of vmnet and a table of frames/s,
                                   Gbit/s and safe/baseline ratios (--quick: short runs)
+  aliases [--list]                fail unless each vmnet_* function of vmnet-sys's bindings
+                                  is named by a #[doc(alias)] on a public item of vmnet/src,
+                                  naming each one missing (--list: the table of C function
+                                  and items)
 
 The nightly toolchain is `nightly`, or VMNET_NIGHTLY if set.
 ";
@@ -77,6 +83,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("standin") => standin::run(&args[1..]),
         Some("mutants") => mutants::run(&args[1..]),
+        Some("aliases") => aliases::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
