@@ -31,6 +31,8 @@
 //! `vmnet_stop_interface`; an `interface_ref` is dead once the stop completion has run.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Doctests compile with warnings denied, as the crate does.
+#![doc(test(attr(deny(warnings))))]
 
 #[allow(
     non_camel_case_types,

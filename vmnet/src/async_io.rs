@@ -17,7 +17,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> vmnet::Result<()> {
 //! use vmnet::async_io::AsyncInterface;
-//! use vmnet::{Interface, InterfaceConfig, PacketBatch};
+//! use vmnet::{InterfaceConfig, PacketBatch};
 //!
 //! // On macOS this is vmnet (root or an entitlement); elsewhere the simulator.
 //! # let segment = vmnet::sim::Segment::new();

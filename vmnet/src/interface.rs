@@ -182,6 +182,7 @@ impl Drop for Shared {
 ///
 /// ```no_run
 /// use vmnet::{Interface, InterfaceConfig, PacketBatch};
+/// # fn main() -> vmnet::Result<()> {
 /// let mut iface = Interface::start(&InterfaceConfig::shared())?;
 /// let mut batch = PacketBatch::for_interface(iface.parameters());
 /// loop {
@@ -192,7 +193,7 @@ impl Drop for Shared {
 ///         }
 ///     }
 /// }
-/// # Ok::<(), vmnet::Error>(())
+/// # }
 /// ```
 pub struct Interface {
     shared: Arc<Shared>,

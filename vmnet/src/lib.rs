@@ -67,6 +67,8 @@
 //! side does that on macOS), guest device emulation (virtio-net lives in your VMM), and
 //! Apple's Virtualization.framework networking (`VZNetworkDeviceAttachment`).
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Doctests (the README's too) compile with warnings denied, as the crate does.
+#![doc(test(attr(deny(warnings))))]
 // Without vmnet and without the simulator nothing can start, so the event and I/O machinery
 // below the public API is never driven; it is still compiled and type-checked.
 #![cfg_attr(all(not(vmnet_framework), not(feature = "sim")), allow(dead_code))]

@@ -42,7 +42,8 @@ use crate::options::StartOptions;
 /// let mut config = vmnet::NetworkConfiguration::new(Mode::Shared)?;
 /// # */
 /// config.set_ipv4_subnet(Ipv4Addr::new(192, 168, 77, 1), Ipv4Addr::new(255, 255, 255, 0))?;
-/// config.add_dhcp_reservation("02:00:00:00:00:10".parse().unwrap(), Ipv4Addr::new(192, 168, 77, 10))?;
+/// let guest: MacAddr = "02:00:00:00:00:10".parse().unwrap();
+/// config.add_dhcp_reservation(guest, Ipv4Addr::new(192, 168, 77, 10))?;
 /// config.add_port_forwarding_rule(&PortForwardingRule::new(
 ///     Protocol::Tcp, 2222, "192.168.77.10:22".parse().unwrap()))?;
 /// let network = Network::new(&config)?;
