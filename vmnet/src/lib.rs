@@ -40,14 +40,14 @@
 //!
 //! # Crate map
 //!
-//! The modules form three layers. **A module may import only from its own layer's lower
-//! entries or from the layers below it**; nothing below imports anything above, so value
-//! types can be read and tested alone and the platform is swapped in one place.
+//! The modules form three layers. **A module may import only from its own layer or from the
+//! layers below it**; nothing below imports anything above, so value types can be read and
+//! tested alone and the platform is swapped in one place.
 //!
 //! | layer | modules | holds |
 //! |---|---|---|
-//! | operations (top) | `control`, `interface`, `network`, `system`, [`sim`], `async_io`, [`bridge`] | what starts, moves frames and controls: [`Control`] (port forwarding and the rest of what is not packet I/O, from any thread; it reaches the interface through a trait, so it imports no module that hands it out), [`Interface`] and its halves, [`Network`], [`capabilities()`], [`bridgeable_interfaces`], the simulator's public face, async I/O, the socket bridge |
-//! | seam | `backend` (`apple`, `sim`, `unsupported`), `events` | one backend per platform behind the `Driver` traits, returning its own types; the readiness notifier |
+//! | operations (top) | `control`, `interface`, `network`, `system`, [`sim`], `async_io`, [`bridge`] | what starts, moves frames and controls: [`Control`] (port forwarding and the rest of what is not packet I/O, from any thread; it reaches the interface through a trait, so it imports no module that hands it out), [`Interface`] and its halves, [`Network`], [`capabilities()`], [`bridgeable_interfaces`], the simulator's public face (segments, their fault injection and pcap tap), async I/O, the socket bridge |
+//! | seam | `backend` (`apple`; `sim`, with `faults`, `impair` and `tap`; `unsupported`), `events` | one backend per platform behind the `Driver` traits, returning its own types; the simulator's segments, ports and networks, its seeded fault injection (`faults` says what to inject; `impair` applies it to each frame and feeds the taps) and its pcap capture (`tap`); the readiness notifier |
 //! | values (bottom) | `config`, `network::error`, `error`, `params`, `batch`, `forwarding`, `capabilities`, `options`, `mode`, `limits`, [`keys`], `mac` | configurations and their errors, [`Error`], [`Parameters`], [`PacketBatch`], [`PortForwardingRule`] and its [`PortForwardingKey`], [`Capabilities`], [`StartOptions`], [`Mode`], [`MacAddr`] |
 //!
 //! `python3 shared/tools/import-cycles.py vmnet/src` (in the project's tooling) checks that the
