@@ -171,6 +171,58 @@ impl ToVm {
     }
 }
 
+/// What sending one batch to the VM did, added to the counters once, at its end.
+#[derive(Default)]
+struct ToVmTally {
+    packets: u64,
+    bytes: u64,
+    drops: u64,
+    /// The frame handled last was dropped for a full VM side (the retry budget was spent).
+    stalled: bool,
+}
+
+impl ToVmTally {
+    /// A frame begins.
+    fn next_frame(&mut self) {
+        self.stalled = false;
+    }
+
+    fn sent(&mut self, frame: &[u8]) {
+        self.packets += 1;
+        self.bytes += frame.len() as u64;
+    }
+
+    /// The frame cannot be delivered.
+    fn dropped(&mut self) {
+        self.drops += 1;
+    }
+
+    /// The frame is dropped because the VM side stayed full.
+    fn stalled(&mut self) {
+        self.drops += 1;
+        self.stalled = true;
+    }
+
+    /// Adds the counts to the bridge's counters; `result` of the batch, with whether its last
+    /// frame was dropped for a full VM side.
+    fn finish(self, shared: &Shared, result: Step) -> Result<bool, ExitReason> {
+        shared
+            .counters
+            .add_to_vm(self.packets, self.bytes, self.drops);
+        result.map(|()| self.stalled)
+    }
+}
+
+/// Waits until `socket` has room or a stop is asked for, for at most `left` and
+/// [`RETRY_SLICE`].
+fn wait_for_room(socket: &impl AsRawFd, shared: &Shared, left: Duration) -> Step {
+    let stop = shared.stop.wake_fd();
+    let waits = [Wait::write(socket), Wait::read(&stop)];
+    sys::wait(&waits, left.min(RETRY_SLICE))
+        .map(|_| ())
+        .map_err(ExitReason::Io)
+}
+
 /// Sends every frame of `batch` as one datagram, retrying a full receiver within `budget`,
 /// then dropping. Returns whether the last frame was dropped for a full receiver.
 fn send_datagrams(
@@ -179,30 +231,25 @@ fn send_datagrams(
     mut budget: Budget,
     shared: &Shared,
 ) -> Result<bool, ExitReason> {
-    let (mut packets, mut bytes, mut drops) = (0u64, 0u64, 0u64);
+    let mut tally = ToVmTally::default();
     let mut result = Ok(());
-    let mut stalled = false;
     'frames: for frame in batch {
-        stalled = false;
+        tally.next_frame();
         loop {
             match sys::send(socket, frame) {
                 Ok(_) => {
-                    packets += 1;
-                    bytes += frame.len() as u64;
+                    tally.sent(frame);
                     continue 'frames;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if sys::is_full(&e) => {
                     let Some(left) = budget.left(shared.stop.is_stopped()) else {
-                        drops += 1;
-                        stalled = true;
+                        tally.stalled();
                         continue 'frames;
                     };
                     if e.kind() == io::ErrorKind::WouldBlock {
-                        let stop = shared.stop.wake_fd();
-                        let waits = [Wait::write(socket), Wait::read(&stop)];
-                        if let Err(e) = sys::wait(&waits, left.min(RETRY_SLICE)) {
-                            result = Err(ExitReason::Io(e));
+                        if let Err(e) = wait_for_room(socket, shared, left) {
+                            result = Err(e);
                             break 'frames;
                         }
                     } else {
@@ -213,7 +260,7 @@ fn send_datagrams(
                 // No peer yet (a bound socket still learning it), or it went away, or the
                 // receiver refuses the size: this frame cannot be delivered.
                 Err(e) if sys::is_no_peer(&e) || e.raw_os_error() == Some(libc::EMSGSIZE) => {
-                    drops += 1;
+                    tally.dropped();
                     continue 'frames;
                 }
                 Err(e) => {
@@ -223,8 +270,7 @@ fn send_datagrams(
             }
         }
     }
-    shared.counters.add_to_vm(packets, bytes, drops);
-    result.map(|()| stalled)
+    tally.finish(shared, result)
 }
 
 /// Encodes `batch` into the output buffer and sends what the socket takes. Frames that do not
@@ -237,13 +283,12 @@ fn send_stream(
     mut budget: Budget,
     shared: &Shared,
 ) -> Result<bool, ExitReason> {
-    let (mut packets, mut bytes, mut drops) = (0u64, 0u64, 0u64);
+    let mut tally = ToVmTally::default();
     let mut result = Ok(());
-    let mut stalled = false;
     // Unsent bytes from the last batch stay where they are: the loop below moves them to
     // the front only when a frame does not fit behind them.
     'frames: for frame in batch {
-        stalled = false;
+        tally.next_frame();
         let need = LENGTH_PREFIX_LEN + frame.len();
         while !out.has_room(need) {
             if let Err(e) = out.flush(socket) {
@@ -255,31 +300,26 @@ fn send_stream(
                 break;
             }
             let Some(left) = budget.left(shared.stop.is_stopped()) else {
-                drops += 1;
-                stalled = true;
+                tally.stalled();
                 continue 'frames;
             };
-            let stop = shared.stop.wake_fd();
-            let waits = [Wait::write(socket), Wait::read(&stop)];
-            if let Err(e) = sys::wait(&waits, left.min(RETRY_SLICE)) {
-                result = Err(ExitReason::Io(e));
+            if let Err(e) = wait_for_room(socket, shared, left) {
+                result = Err(e);
                 break 'frames;
             }
         }
         // Frames from vmnet are at most a slot long, far below the 32-bit prefix's limit, and
         // fit in `out` (checked above), so this neither fails nor allocates.
         if encode_stream_frame(frame, &mut out.buf).is_err() {
-            drops += 1;
+            tally.dropped();
             continue;
         }
-        packets += 1;
-        bytes += frame.len() as u64;
+        tally.sent(frame);
     }
     if result.is_ok() {
         result = out.flush(socket);
     }
-    shared.counters.add_to_vm(packets, bytes, drops);
-    result.map(|()| stalled)
+    tally.finish(shared, result)
 }
 
 impl StreamOutput {
