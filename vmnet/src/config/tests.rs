@@ -48,6 +48,16 @@ fn ula() -> Ipv6Addr {
     "fd12:3456:789a:1::".parse().unwrap()
 }
 
+/// A host-mode config on network 1 (its identifier `uuid(1)`).
+fn host_net() -> InterfaceConfig {
+    InterfaceConfig::host().network_identifier(uuid(1))
+}
+
+/// The error of a shared config with the NAT66 prefix `prefix`.
+fn nat66_error(prefix: Ipv6Addr) -> ConfigError {
+    config_error(&InterfaceConfig::shared().nat66_prefix(prefix))
+}
+
 // ---- modes ----
 
 #[test]
@@ -388,9 +398,8 @@ fn subnet_reaches_outside_private_range() {
 #[test]
 fn nat66_prefix_not_ula() {
     let prefix: Ipv6Addr = "2001:db8::".parse().unwrap();
-    let config = InterfaceConfig::shared().nat66_prefix(prefix);
     assert_eq!(
-        config_error(&config),
+        nat66_error(prefix),
         ConfigError::Nat66PrefixNotUla { prefix }
     );
 }
@@ -398,9 +407,8 @@ fn nat66_prefix_not_ula() {
 #[test]
 fn nat66_prefix_fc00_is_not_accepted() {
     let prefix: Ipv6Addr = "fc00:1::".parse().unwrap();
-    let config = InterfaceConfig::shared().nat66_prefix(prefix);
     assert_eq!(
-        config_error(&config),
+        nat66_error(prefix),
         ConfigError::Nat66PrefixNotUla { prefix }
     );
 }
@@ -408,8 +416,7 @@ fn nat66_prefix_fc00_is_not_accepted() {
 #[test]
 fn nat66_prefix_not_slash64() {
     let prefix: Ipv6Addr = "fd12:3456:789a:1::1".parse().unwrap();
-    let config = InterfaceConfig::shared().nat66_prefix(prefix);
-    let e = config_error(&config);
+    let e = nat66_error(prefix);
     assert_eq!(e, ConfigError::Nat66PrefixNotSlash64 { prefix });
     assert!(e.to_string().contains("such as fd12:3456:789a:1::"));
 }
@@ -510,9 +517,7 @@ fn host_ipv6_address_without_network_identifier() {
 
 #[test]
 fn host_address_without_mask() {
-    let config = InterfaceConfig::host()
-        .network_identifier(uuid(1))
-        .host_address(ip(10, 0, 0, 1));
+    let config = host_net().host_address(ip(10, 0, 0, 1));
     assert_eq!(
         config_error(&config),
         ConfigError::IncompleteHostAddress {
@@ -524,9 +529,7 @@ fn host_address_without_mask() {
 
 #[test]
 fn host_mask_without_address() {
-    let config = InterfaceConfig::host()
-        .network_identifier(uuid(1))
-        .host_subnet_mask(mask24());
+    let config = host_net().host_subnet_mask(mask24());
     assert_eq!(
         config_error(&config),
         ConfigError::IncompleteHostAddress {
@@ -539,8 +542,7 @@ fn host_mask_without_address() {
 #[test]
 fn host_mask_not_contiguous() {
     let mask = ip(255, 255, 0, 255);
-    let config = InterfaceConfig::host()
-        .network_identifier(uuid(1))
+    let config = host_net()
         .host_address(ip(10, 0, 0, 1))
         .host_subnet_mask(mask);
     assert_eq!(
@@ -555,8 +557,7 @@ fn host_mask_not_contiguous() {
 #[test]
 fn host_subnet_too_small() {
     let mask = ip(255, 255, 255, 255);
-    let config = InterfaceConfig::host()
-        .network_identifier(uuid(1))
+    let config = host_net()
         .host_address(ip(10, 0, 0, 1))
         .host_subnet_mask(mask);
     assert_eq!(
@@ -570,8 +571,7 @@ fn host_subnet_too_small() {
 
 #[test]
 fn host_address_is_broadcast_address() {
-    let config = InterfaceConfig::host()
-        .network_identifier(uuid(1))
+    let config = host_net()
         .host_address(ip(10, 0, 0, 255))
         .host_subnet_mask(mask24());
     assert!(matches!(
