@@ -13,8 +13,9 @@ use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::time::{Duration, Instant};
 
 use common::{SOON, Setup, TempDir, datagram_pair, frame, setup, stream_pair, wait_stats};
-use vmnet::bridge::{self, BridgeOptions};
-use vmnet::sim::HostPort;
+use vmnet::MacAddr;
+use vmnet::bridge::{self, BridgeOptions, RunningBridge, VmSocket};
+use vmnet::sim::{HostPort, Segment};
 
 #[path = "common/counting.rs"]
 mod counting;
@@ -71,6 +72,24 @@ fn datagram_round(
     host_receive(host, buf, ROUND);
 }
 
+/// A shared-mode interface on a segment with the default queue capacities, bridged with the
+/// default options to the socket pair that `pair` makes in `dir`: the segment (to keep), its
+/// host port, the interface's MAC address, the VM's end of the pair and the running bridge.
+fn start_bridge<Vm, S: Into<VmSocket>>(
+    dir: &TempDir,
+    pair: impl FnOnce(&TempDir) -> (Vm, S),
+) -> (Segment, HostPort, MacAddr, Vm, RunningBridge) {
+    let Setup {
+        seg,
+        host,
+        mac,
+        iface,
+    } = setup(1024); // the segment's default queue capacities
+    let (vm, ours) = pair(dir);
+    let bridge = bridge::spawn(iface, ours, &BridgeOptions::new()).unwrap();
+    (seg, host, mac, vm, bridge)
+}
+
 fn the_counter_counts() {
     let (v, n) = allocations_during(Scope::Process, || std::hint::black_box(vec![1u8; 10]));
     assert_eq!(v.len(), 10);
@@ -79,14 +98,7 @@ fn the_counter_counts() {
 
 fn the_datagram_bridge_allocates_nothing_per_packet() {
     let dir = TempDir::new("alloc-dgram");
-    let Setup {
-        seg: _seg,
-        host,
-        mac,
-        iface,
-    } = setup(1024); // the segment's default queue capacities
-    let (vm, ours) = datagram_pair(&dir);
-    let bridge = bridge::spawn(iface, ours, &BridgeOptions::new()).unwrap();
+    let (_seg, host, mac, vm, bridge) = start_bridge(&dir, datagram_pair);
     let to_vm = frame(mac, host.mac(), 1000, 1);
     let from_vm = frame(host.mac(), mac, 1514, 2);
     let mut buf = vec![0u8; 2048];
@@ -113,14 +125,7 @@ fn the_datagram_bridge_allocates_nothing_per_packet() {
 
 fn the_stream_bridge_allocates_nothing_per_packet() {
     let dir = TempDir::new("alloc-stream");
-    let Setup {
-        seg: _seg,
-        host,
-        mac,
-        iface,
-    } = setup(1024); // the segment's default queue capacities
-    let (mut vm, ours) = stream_pair(&dir);
-    let bridge = bridge::spawn(iface, ours, &BridgeOptions::new()).unwrap();
+    let (_seg, host, mac, mut vm, bridge) = start_bridge(&dir, stream_pair);
     let to_vm = frame(mac, host.mac(), 1000, 1);
     let mut from_vm = Vec::new();
     for _ in 0..ROUND {
