@@ -171,38 +171,26 @@ impl ToVm {
     }
 }
 
+/// What became of one frame sent to the VM.
+enum Fate {
+    Sent,
+    /// It cannot be delivered (no peer, refused, malformed).
+    Dropped,
+    /// Dropped because the VM side stayed full: the retry budget was spent.
+    Stalled,
+}
+
 /// What sending one batch to the VM did, added to the counters once, at its end.
 #[derive(Default)]
 struct ToVmTally {
     packets: u64,
     bytes: u64,
     drops: u64,
-    /// The frame handled last was dropped for a full VM side (the retry budget was spent).
+    /// The frame handled last was [`Fate::Stalled`].
     stalled: bool,
 }
 
 impl ToVmTally {
-    /// A frame begins.
-    fn next_frame(&mut self) {
-        self.stalled = false;
-    }
-
-    fn sent(&mut self, frame: &[u8]) {
-        self.packets += 1;
-        self.bytes += frame.len() as u64;
-    }
-
-    /// The frame cannot be delivered.
-    fn dropped(&mut self) {
-        self.drops += 1;
-    }
-
-    /// The frame is dropped because the VM side stayed full.
-    fn stalled(&mut self) {
-        self.drops += 1;
-        self.stalled = true;
-    }
-
     /// Adds the counts to the bridge's counters; `result` of the batch, with whether its last
     /// frame was dropped for a full VM side.
     fn finish(self, shared: &Shared, result: Step) -> Result<bool, ExitReason> {
@@ -211,6 +199,30 @@ impl ToVmTally {
             .add_to_vm(self.packets, self.bytes, self.drops);
         result.map(|()| self.stalled)
     }
+}
+
+/// Sends the frames of `batch` in turn with `send`, counting what became of each, up to the
+/// first error.
+fn send_each(
+    batch: &PacketBatch,
+    mut send: impl FnMut(&[u8]) -> Result<Fate, ExitReason>,
+) -> (ToVmTally, Step) {
+    let mut tally = ToVmTally::default();
+    for frame in batch {
+        let fate = match send(frame) {
+            Ok(fate) => fate,
+            Err(e) => return (tally, Err(e)),
+        };
+        tally.stalled = matches!(fate, Fate::Stalled);
+        match fate {
+            Fate::Sent => {
+                tally.packets += 1;
+                tally.bytes += frame.len() as u64;
+            }
+            Fate::Dropped | Fate::Stalled => tally.drops += 1,
+        }
+    }
+    (tally, Ok(()))
 }
 
 /// Waits until `socket` has room or a stop is asked for, for at most `left` and
@@ -231,27 +243,17 @@ fn send_datagrams(
     mut budget: Budget,
     shared: &Shared,
 ) -> Result<bool, ExitReason> {
-    let mut tally = ToVmTally::default();
-    let mut result = Ok(());
-    'frames: for frame in batch {
-        tally.next_frame();
+    let (tally, result) = send_each(batch, |frame| {
         loop {
             match sys::send(socket, frame) {
-                Ok(_) => {
-                    tally.sent(frame);
-                    continue 'frames;
-                }
+                Ok(_) => return Ok(Fate::Sent),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if sys::is_full(&e) => {
                     let Some(left) = budget.left(shared.stop.is_stopped()) else {
-                        tally.stalled();
-                        continue 'frames;
+                        return Ok(Fate::Stalled);
                     };
                     if e.kind() == io::ErrorKind::WouldBlock {
-                        if let Err(e) = wait_for_room(socket, shared, left) {
-                            result = Err(e);
-                            break 'frames;
-                        }
+                        wait_for_room(socket, shared, left)?;
                     } else {
                         // ENOBUFS: poll would report room at once; pause instead.
                         thread::sleep(left.min(RETRY_PAUSE));
@@ -260,16 +262,12 @@ fn send_datagrams(
                 // No peer yet (a bound socket still learning it), or it went away, or the
                 // receiver refuses the size: this frame cannot be delivered.
                 Err(e) if sys::is_no_peer(&e) || e.raw_os_error() == Some(libc::EMSGSIZE) => {
-                    tally.dropped();
-                    continue 'frames;
+                    return Ok(Fate::Dropped);
                 }
-                Err(e) => {
-                    result = Err(ExitReason::Io(e));
-                    break 'frames;
-                }
+                Err(e) => return Err(ExitReason::Io(e)),
             }
         }
-    }
+    });
     tally.finish(shared, result)
 }
 
@@ -283,39 +281,28 @@ fn send_stream(
     mut budget: Budget,
     shared: &Shared,
 ) -> Result<bool, ExitReason> {
-    let mut tally = ToVmTally::default();
-    let mut result = Ok(());
     // Unsent bytes from the last batch stay where they are: the loop below moves them to
     // the front only when a frame does not fit behind them.
-    'frames: for frame in batch {
-        tally.next_frame();
+    let (tally, mut result) = send_each(batch, |frame| {
         let need = LENGTH_PREFIX_LEN + frame.len();
         while !out.has_room(need) {
-            if let Err(e) = out.flush(socket) {
-                result = Err(e);
-                break 'frames;
-            }
+            out.flush(socket)?;
             out.compact();
             if out.has_room(need) {
                 break;
             }
             let Some(left) = budget.left(shared.stop.is_stopped()) else {
-                tally.stalled();
-                continue 'frames;
+                return Ok(Fate::Stalled);
             };
-            if let Err(e) = wait_for_room(socket, shared, left) {
-                result = Err(e);
-                break 'frames;
-            }
+            wait_for_room(socket, shared, left)?;
         }
         // Frames from vmnet are at most a slot long, far below the 32-bit prefix's limit, and
         // fit in `out` (checked above), so this neither fails nor allocates.
         if encode_stream_frame(frame, &mut out.buf).is_err() {
-            tally.dropped();
-            continue;
+            return Ok(Fate::Dropped);
         }
-        tally.sent(frame);
-    }
+        Ok(Fate::Sent)
+    });
     if result.is_ok() {
         result = out.flush(socket);
     }
