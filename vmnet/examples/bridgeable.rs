@@ -23,7 +23,7 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", e.report());
             std::process::ExitCode::FAILURE
         }
     }

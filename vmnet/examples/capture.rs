@@ -82,7 +82,7 @@ fn main() -> ExitCode {
     match run(&Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("capture: {e}");
+            eprintln!("capture: {}", vmnet::Report::new(&*e));
             ExitCode::FAILURE
         }
     }

@@ -5,6 +5,7 @@
 //! sudo cargo run -p vmnet --example network                 # macOS 26 (root up to macOS 15)
 //! cargo run -p vmnet --features sim --example network       # elsewhere: on the simulator
 //! ```
+#![deny(unsafe_code)]
 
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
@@ -64,7 +65,7 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", e.report());
             ExitCode::FAILURE
         }
     }

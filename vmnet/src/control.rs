@@ -187,7 +187,7 @@ impl Control {
     /// `vmnet_interface_add_port_forwarding_rule` (IPv4 only).
     ///
     /// # Errors
-    /// [`Error::NetworkConfig`] for a zero port; [`Error::Unsupported`] for an IPv6 rule before
+    /// [`Error::Rule`] for a zero port; [`Error::Unsupported`] for an IPv6 rule before
     /// macOS 12 (the older call is IPv4-only); [`Error::Stopped`] once the interface is
     /// stopped; [`Error::Vmnet`] when vmnet refuses (a rule with the same
     /// [`key`](PortForwardingRule::key) exists, for instance); [`Error::Timeout`] when vmnet

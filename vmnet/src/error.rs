@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::config::error::ConfigError;
+use crate::forwarding::error::RuleError;
 use crate::keys::Key;
 use crate::network::error::NetworkConfigError;
 
@@ -194,8 +195,10 @@ pub enum Error {
     },
     /// The configuration was rejected before vmnet was called.
     Config(ConfigError),
-    /// A network configuration or port-forwarding input was rejected before vmnet was called.
+    /// A network configuration input was rejected before vmnet was called.
     NetworkConfig(NetworkConfigError),
+    /// A port-forwarding rule was rejected before vmnet was called (wherever it was added).
+    Rule(RuleError),
     /// The running system (or simulated segment) lacks a feature.
     Unsupported {
         /// What is missing.
@@ -279,9 +282,12 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Vmnet { operation, status } => write!(f, "{operation}: {status}"),
-            Error::Config(e) => write!(f, "invalid interface configuration: {e}"),
-            Error::NetworkConfig(e) => write!(f, "invalid network configuration: {e}"),
+            // The cause (the status, the rule broken, the OS error) is `source()`, never
+            // repeated here: chain printers (anyhow's `{:#}`, `Report`) show each once.
+            Error::Vmnet { operation, .. } => write!(f, "{operation} failed in vmnet"),
+            Error::Config(_) => f.write_str("invalid interface configuration"),
+            Error::NetworkConfig(_) => f.write_str("invalid network configuration"),
+            Error::Rule(_) => f.write_str("invalid port-forwarding rule"),
             Error::Unsupported { feature, since } => write!(
                 f,
                 "{feature} is not supported by this system; it needs {since} or later"
@@ -316,7 +322,9 @@ impl fmt::Display for Error {
                  refused their details, or their protocol is neither TCP nor UDP)"
             ),
             Error::Stopped => f.write_str("the interface has been stopped"),
-            Error::Io(e) => write!(f, "operating-system error: {e}"),
+            Error::Io(_) => f.write_str(
+                "an operating-system call failed (the readiness descriptor, a queue, a socket)",
+            ),
         }
     }
 }
@@ -327,6 +335,7 @@ impl std::error::Error for Error {
             Error::Vmnet { status, .. } => Some(status),
             Error::Config(e) => Some(e),
             Error::NetworkConfig(e) => Some(e),
+            Error::Rule(e) => Some(e),
             Error::Io(e) => Some(e),
             _ => None,
         }
@@ -342,6 +351,96 @@ impl From<ConfigError> for Error {
 impl From<NetworkConfigError> for Error {
     fn from(e: NetworkConfigError) -> Self {
         Error::NetworkConfig(e)
+    }
+}
+
+impl From<RuleError> for Error {
+    fn from(e: RuleError) -> Self {
+        Error::Rule(e)
+    }
+}
+
+/// An error with its causes, for people: `"context: cause: …"` on one line (as
+/// `std::error::Report` will), from [`Error::report`] or, for any error, [`Report::new`].
+#[derive(Debug)]
+pub struct Report<'a>(&'a (dyn std::error::Error + 'static));
+
+impl<'a> Report<'a> {
+    /// The report of any error (for instance a `Box<dyn Error>` holding a vmnet [`Error`]).
+    pub fn new(error: &'a (dyn std::error::Error + 'static)) -> Self {
+        Report(error)
+    }
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl Error {
+    /// The error and every cause behind it (its [`source`](std::error::Error::source)
+    /// chain) on one line, for a person to read: what was being done, then what went wrong
+    /// and what to do. `Display` alone says only the first part.
+    ///
+    /// ```
+    /// let e = vmnet::Error::from(vmnet::RuleError::ZeroPort { which: "external" });
+    /// assert_eq!(e.to_string(), "invalid port-forwarding rule");
+    /// assert_eq!(
+    ///     e.report().to_string(),
+    ///     "invalid port-forwarding rule: the external port of a port-forwarding rule is 0; \
+    ///      use a port from 1 to 65535"
+    /// );
+    /// ```
+    pub fn report(&self) -> Report<'_> {
+        Report(self)
+    }
+
+    /// The [`std::io::ErrorKind`] closest to this error, as `From<Error> for io::Error`
+    /// uses it.
+    pub fn kind(&self) -> std::io::ErrorKind {
+        use std::io::ErrorKind;
+        match self {
+            Error::Vmnet { status, .. } => match status {
+                Status::InvalidAccess | Status::NotAuthorized => ErrorKind::PermissionDenied,
+                Status::InvalidArgument | Status::PacketTooBig | Status::TooManyPackets => {
+                    ErrorKind::InvalidInput
+                }
+                Status::MemFailure => ErrorKind::OutOfMemory,
+                Status::BufferExhausted => ErrorKind::WouldBlock,
+                Status::SharingServiceBusy => ErrorKind::ResourceBusy,
+                Status::Failure | Status::SetupIncomplete | Status::Unknown(_) => ErrorKind::Other,
+            },
+            Error::Config(_)
+            | Error::NetworkConfig(_)
+            | Error::Rule(_)
+            | Error::PacketTooBig { .. }
+            | Error::BatchFull { .. }
+            | Error::BufferTooSmall { .. } => ErrorKind::InvalidInput,
+            Error::Unsupported { .. } => ErrorKind::Unsupported,
+            Error::Timeout { .. } => ErrorKind::TimedOut,
+            Error::Parameters { .. } | Error::UnreadableRules { .. } => ErrorKind::InvalidData,
+            Error::Stopped => ErrorKind::NotConnected,
+            Error::Io(e) => e.kind(),
+        }
+    }
+}
+
+/// For `?` in functions returning [`std::io::Result`]: an [`Error::Io`] gives back its OS
+/// error; any other error is wrapped with the [`kind`](Error::kind) closest to it (the
+/// original stays reachable through `get_ref`/`into_inner` and `downcast`).
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Io(e) => e,
+            other => std::io::Error::new(other.kind(), other),
+        }
     }
 }
 
@@ -401,5 +500,93 @@ mod tests {
             since: "macOS 15.4",
         };
         assert!(e.to_string().contains("macOS 15.4"));
+    }
+
+    /// Each level of the chain as a chain printer shows it (`anyhow`'s `{:#}`,
+    /// `std::error::Report`): the messages of the error and of its sources, in order.
+    fn chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+        let mut levels = vec![e.to_string()];
+        let mut source = e.source();
+        while let Some(s) = source {
+            levels.push(s.to_string());
+            source = s.source();
+        }
+        levels
+    }
+
+    fn every_variant_with_a_cause() -> Vec<Error> {
+        vec![
+            Error::vmnet(Operation::Start, Status::InvalidAccess),
+            Error::Config(ConfigError::EmptyInterfaceName),
+            Error::NetworkConfig(NetworkConfigError::BridgedNetwork),
+            Error::Rule(RuleError::ZeroPort { which: "external" }),
+            Error::Io(std::io::Error::from_raw_os_error(libc::EBADF)),
+        ]
+    }
+
+    #[test]
+    fn a_message_never_repeats_its_source() {
+        for e in every_variant_with_a_cause() {
+            let levels = chain(&e);
+            assert_eq!(levels.len(), 2, "{e:?} has its cause as source: {levels:?}");
+            assert!(
+                !levels[0].contains(&levels[1]),
+                "{e:?}: the message repeats the source: {levels:?}"
+            );
+            // What to do is still said, by the chain.
+            assert!(!levels[1].is_empty());
+        }
+        let permission = chain(&Error::vmnet(Operation::Start, Status::InvalidAccess)).join(": ");
+        assert!(
+            permission.contains("starting") && permission.contains("root"),
+            "{permission}"
+        );
+    }
+
+    #[test]
+    fn io_errors_keep_their_kind_and_ours_get_the_closest() {
+        use std::io::ErrorKind;
+        let os: std::io::Error = Error::Io(std::io::Error::from(ErrorKind::BrokenPipe)).into();
+        assert_eq!(os.kind(), ErrorKind::BrokenPipe);
+        assert!(
+            os.get_ref().is_none(),
+            "an OS error is given back as it was"
+        );
+        let cases = [
+            (
+                Error::vmnet(Operation::Start, Status::NotAuthorized),
+                ErrorKind::PermissionDenied,
+            ),
+            (
+                Error::vmnet(Operation::Read, Status::BufferExhausted),
+                ErrorKind::WouldBlock,
+            ),
+            (
+                Error::Config(ConfigError::EmptyInterfaceName),
+                ErrorKind::InvalidInput,
+            ),
+            (
+                Error::Unsupported {
+                    feature: "network objects",
+                    since: "macOS 26.0",
+                },
+                ErrorKind::Unsupported,
+            ),
+            (
+                Error::Timeout {
+                    operation: Operation::Stop,
+                    waited: Duration::from_secs(1),
+                },
+                ErrorKind::TimedOut,
+            ),
+            (Error::Stopped, ErrorKind::NotConnected),
+        ];
+        for (e, kind) in cases {
+            let message = e.to_string();
+            let io: std::io::Error = e.into();
+            assert_eq!(io.kind(), kind, "{message}");
+            let inner = io.get_ref().and_then(|i| i.downcast_ref::<Error>());
+            assert!(inner.is_some(), "the vmnet error stays reachable: {io:?}");
+        }
     }
 }

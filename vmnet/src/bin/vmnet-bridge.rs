@@ -203,7 +203,7 @@ fn run(args: &Args) -> Result<(), String> {
     let mut endpoint = Endpoint::open(args, &mut cleanup)?;
 
     let iface = Interface::start(&config(args))
-        .map_err(|e| format!("starting the {mode} interface: {e}"))?;
+        .map_err(|e| format!("starting the {mode} interface: {}", e.report()))?;
     let params = iface.parameters();
     let mut line = format!(
         "{mode} interface started: MTU {}, max packet {} bytes",
@@ -243,7 +243,7 @@ fn run(args: &Args) -> Result<(), String> {
         let bridge = match bridge::spawn(current, socket, &options) {
             Ok(bridge) => bridge,
             Err(e) => {
-                failure = Some(format!("starting the bridge: {e}"));
+                failure = Some(format!("starting the bridge: {}", e.report()));
                 break;
             }
         };
@@ -272,7 +272,7 @@ fn run(args: &Args) -> Result<(), String> {
     // The counters over every connection, at exit whatever happened.
     log(&format!("final: {total}"));
     if let Some(Err(e)) = stopped {
-        failure.get_or_insert(format!("stopping the interface: {e}"));
+        failure.get_or_insert(format!("stopping the interface: {}", e.report()));
     }
     match failure {
         Some(reason) => Err(reason),

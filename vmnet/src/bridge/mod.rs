@@ -342,7 +342,7 @@ impl fmt::Display for ExitReason {
             ExitReason::PeerClosed => f.write_str("the VM closed the connection"),
             ExitReason::Protocol(e) => write!(f, "stream protocol error: {e}"),
             ExitReason::Io(e) => write!(f, "socket error: {e}"),
-            ExitReason::Interface(e) => write!(f, "vmnet error: {e}"),
+            ExitReason::Interface(e) => write!(f, "vmnet error: {}", e.report()),
             ExitReason::Panicked => f.write_str("a bridge thread panicked (a bug; please report)"),
         }
     }

@@ -683,9 +683,12 @@ fn messages_name_the_setter_to_fix() {
         key: Key::HostIpAddress,
     };
     assert!(e.to_string().contains("set network_identifier"));
+    // The crate's error gives the context; the rule broken is its source.
     let e = Error::from(ConfigError::MtuInBridgedMode);
+    assert_eq!(e.to_string(), "invalid interface configuration");
+    let report = e.report().to_string();
     assert!(
-        e.to_string()
-            .starts_with("invalid interface configuration: ")
+        report.starts_with("invalid interface configuration: ") && report.contains("mtu"),
+        "{report}"
     );
 }

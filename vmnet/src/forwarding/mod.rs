@@ -1,10 +1,12 @@
 //! Port-forwarding rules: traffic to a port of the host reaches a guest address.
 
+pub(crate) mod error;
+
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+pub use self::error::RuleError;
 use crate::error::{Error, Result};
-use crate::network::error::NetworkConfigError;
 
 /// The transport protocol of a port-forwarding rule.
 #[non_exhaustive]
@@ -137,14 +139,10 @@ impl PortForwardingRule {
     /// Checks the rule before vmnet sees it: neither port may be 0.
     pub(crate) fn validate(&self) -> Result<()> {
         if self.external_port == 0 {
-            return Err(Error::NetworkConfig(NetworkConfigError::ZeroPort {
-                which: "external",
-            }));
+            return Err(Error::Rule(RuleError::ZeroPort { which: "external" }));
         }
         if self.internal.port() == 0 {
-            return Err(Error::NetworkConfig(NetworkConfigError::ZeroPort {
-                which: "internal",
-            }));
+            return Err(Error::Rule(RuleError::ZeroPort { which: "internal" }));
         }
         Ok(())
     }
@@ -239,16 +237,12 @@ mod tests {
         let r = PortForwardingRule::new(Protocol::Tcp, 0, "10.0.0.2:22".parse().unwrap());
         assert!(matches!(
             r.validate(),
-            Err(Error::NetworkConfig(NetworkConfigError::ZeroPort {
-                which: "external"
-            }))
+            Err(Error::Rule(RuleError::ZeroPort { which: "external" }))
         ));
         let r = PortForwardingRule::new(Protocol::Tcp, 22, "10.0.0.2:0".parse().unwrap());
         assert!(matches!(
             r.validate(),
-            Err(Error::NetworkConfig(NetworkConfigError::ZeroPort {
-                which: "internal"
-            }))
+            Err(Error::Rule(RuleError::ZeroPort { which: "internal" }))
         ));
         let r = PortForwardingRule::new(Protocol::Tcp, 22, "10.0.0.2:22".parse().unwrap());
         assert!(r.validate().is_ok());

@@ -1,5 +1,4 @@
-//! [`NetworkConfigError`]: the rules of network configurations and port-forwarding rules
-//! an input breaks.
+//! [`NetworkConfigError`]: the rules of network configurations an input breaks.
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -8,7 +7,8 @@ use crate::keys::Key;
 use crate::limits::{MAX_MTU, MIN_MTU};
 use crate::mac::MacAddr;
 
-/// A rule of network configuration (or of port-forwarding rules) that an input breaks; found
+/// A rule of network configuration that an input breaks (rules' own problems are
+/// [`RuleError`](crate::RuleError)s); found
 /// before vmnet is called.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,11 +63,6 @@ pub enum NetworkConfigError {
         prefix: Ipv6Addr,
         /// Its length.
         len: u8,
-    },
-    /// A port of a port-forwarding rule is 0.
-    ZeroPort {
-        /// `"external"` or `"internal"`.
-        which: &'static str,
     },
     /// A DHCP reservation names a multicast MAC address, which no guest can have.
     MulticastReservation {
@@ -141,10 +136,6 @@ impl fmt::Display for NetworkConfigError {
             Self::Ipv6PrefixHostBits { prefix, len } => write!(
                 f,
                 "{prefix}/{len} has bits set past the prefix length; clear them"
-            ),
-            Self::ZeroPort { which } => write!(
-                f,
-                "the {which} port of a port-forwarding rule is 0; use a port from 1 to 65535"
             ),
             Self::MulticastReservation { client } => write!(
                 f,

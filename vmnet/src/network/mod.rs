@@ -241,8 +241,8 @@ impl NetworkConfiguration {
     /// the guest). Wraps `vmnet_network_configuration_add_port_forwarding_rule`.
     ///
     /// # Errors
-    /// [`Error::NetworkConfig`](crate::Error::NetworkConfig)
-    /// ([`NetworkConfigError::ZeroPort`]) for a zero port;
+    /// [`Error::Rule`](crate::Error::Rule)
+    /// ([`RuleError::ZeroPort`](crate::RuleError::ZeroPort)) for a zero port;
     /// [`Error::Vmnet`](crate::Error::Vmnet) (`Operation::ConfigureNetwork`) when vmnet
     /// refuses (a rule with the same [`key`](PortForwardingRule::key) was added, for
     /// instance).
