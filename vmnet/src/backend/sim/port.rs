@@ -10,7 +10,6 @@
 //! nothing for that thread to run, so the delivering thread raises the event itself: the
 //! descriptor becomes readable with no hop through another thread.
 
-use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::Thread;
@@ -77,14 +76,25 @@ struct Ring {
 /// A port's receive ring, locked for a run of deliveries (one write call's frames to this
 /// port). Dropping it publishes the run (queue length, due event, drops) and unlocks the
 /// ring, then wakes whoever the run concerns: once per run instead of once per frame.
+///
+/// The fields drop in order, after [`Drop::drop`] published the run: `ring` unlocks, then
+/// `wake` wakes.
 pub(super) struct Inbox<'a> {
     port: &'a Port,
-    ring: ManuallyDrop<MutexGuard<'a, Ring>>,
+    ring: MutexGuard<'a, Ring>,
     /// Frames queued by this run.
     queued: usize,
-    /// A `wait_frame` caller waits for the first of them.
-    wake_waiters: bool,
     dropped: u64,
+    wake: Wake<'a>,
+}
+
+/// Whom a run of deliveries wakes, once its ring is unlocked (when this drops).
+struct Wake<'a> {
+    port: &'a Port,
+    /// A `wait_frame` caller waits for the first frame of the run.
+    waiters: bool,
+    /// An event is due and observed.
+    events: bool,
 }
 
 impl Port {
@@ -123,10 +133,14 @@ impl Port {
     pub(super) fn inbox(&self) -> Inbox<'_> {
         Inbox {
             port: self,
-            ring: ManuallyDrop::new(self.ring()),
+            ring: self.ring(),
             queued: 0,
-            wake_waiters: false,
             dropped: 0,
+            wake: Wake {
+                port: self,
+                waiters: false,
+                events: false,
+            },
         }
     }
 
@@ -287,7 +301,7 @@ impl Inbox<'_> {
     // Per frame, in the write loop: left out of line, the call cost showed in `sim_io`.
     #[inline(always)]
     pub(super) fn deliver(&mut self, frame: &[u8]) -> bool {
-        let ring = &mut **self.ring;
+        let ring = &mut *self.ring;
         if frame.len() > self.port.max_packet_size || ring.closed || ring.len == ring.slots.len() {
             self.dropped += 1;
             return false;
@@ -302,7 +316,7 @@ impl Inbox<'_> {
         slot.extend_from_slice(frame);
         ring.len += 1;
         self.queued += 1;
-        self.wake_waiters |= ring.len == 1 && ring.frame_waiters > 0;
+        self.wake.waiters |= ring.len == 1 && ring.frame_waiters > 0;
         true
     }
 }
@@ -310,28 +324,34 @@ impl Inbox<'_> {
 impl Drop for Inbox<'_> {
     fn drop(&mut self) {
         let port = self.port;
-        let sink = port.event_sink.get();
         // The event is made due even while nothing observes events: the first observer's
         // wake-up finds it (raise_event and is_observed are sequentially consistent, as is
         // the notifier's observe, so either this sees the observer or the thread sees this).
-        let wake_events = self.queued > 0
-            && sink.is_some_and(|sink| {
+        self.wake.events = self.queued > 0
+            && port.event_sink.get().is_some_and(|sink| {
                 port.queued.store(self.ring.len, Ordering::SeqCst);
                 port.raise_event() && sink.notifier.is_observed()
             });
         if self.dropped > 0 {
             port.dropped.fetch_add(self.dropped, Ordering::Relaxed);
         }
-        // SAFETY: the guard is dropped exactly once, here, and `self.ring` is not used after.
-        unsafe { ManuallyDrop::drop(&mut self.ring) };
+        // Then `ring` drops, unlocking, and `wake` wakes.
+    }
+}
+
+impl Drop for Wake<'_> {
+    fn drop(&mut self) {
+        let port = self.port;
         // After unlocking, so that a woken thread does not block on the lock at once. No
         // wake-up is lost: a `wait_frame` caller registers under the lock and releases it
         // atomically in `Condvar::wait`; an unpark before the event thread parks makes its
         // park return at once.
-        if self.wake_waiters {
+        if self.waiters {
             port.frame_ready.notify_all();
         }
-        if wake_events && let Some(sink) = sink {
+        if self.events
+            && let Some(sink) = port.event_sink.get()
+        {
             if sink.notifier.has_callback() {
                 // Callbacks run on the event thread only.
                 sink.thread.unpark();
