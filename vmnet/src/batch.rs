@@ -7,6 +7,7 @@ use std::ptr::NonNull;
 
 use vmnet_sys::{iovec, vmpktdesc};
 
+use crate::descs::{ReadDescs, WriteDescs};
 use crate::error::{Error, Result};
 use crate::params::Parameters;
 
@@ -268,12 +269,20 @@ impl PacketBatch {
 
     /// Empties the batch and points the first `min(max, capacity)` descriptors at whole
     /// slots, ready for a read: sizes at slot capacity, one iovec each, flags zero (vmnet
-    /// requires this before every read). Returns those descriptors.
-    pub(crate) fn prepare_read(&mut self, max: usize) -> &mut [vmpktdesc] {
+    /// requires this before every read). Returns those descriptors, as a set a backend may
+    /// read into.
+    pub(crate) fn prepare_read(&mut self, max: usize) -> ReadDescs<'_> {
         self.len = 0;
         let count = max.min(self.capacity());
         let slot = self.slot_size;
-        set_lengths(&mut self.descs, &self.iovs, 0..count, |_| slot)
+        let descs = set_lengths(&mut self.descs, &self.iovs, 0..count, |_| slot);
+        // SAFETY: descriptor `i` points at iovec `i`, which covers slot `i` of the arena
+        // whole (set in `new`; `set_lengths` made the size the iovec's length): distinct,
+        // initialised slots, valid for writes, apart from the iovecs and descriptors (three
+        // allocations). The arena and the iovecs are reached only through the pointers they
+        // were leaked as (`Heap`), and `&mut self` keeps the batch from touching them, or
+        // the descriptors, while the set lives.
+        unsafe { ReadDescs::from_raw(descs) }
     }
 
     /// Records the outcome of a read that filled the first `count` descriptors.
@@ -295,41 +304,22 @@ impl PacketBatch {
         Ok(())
     }
 
-    /// The descriptors of the held packets `range` (within `0..len`), ready for a write.
-    pub(crate) fn prepare_write(&mut self, range: Range<usize>) -> &mut [vmpktdesc] {
+    /// The descriptors of the held packets `range` (within `0..len`), ready for a write, as a
+    /// set a backend may send.
+    ///
+    /// # Panics
+    /// If `range` reaches past the batch's capacity.
+    pub(crate) fn prepare_write(&mut self, range: Range<usize>) -> WriteDescs<'_> {
         let lens = &self.lens;
-        set_lengths(&mut self.descs, &self.iovs, range, |packet| lens[packet])
+        let descs = set_lengths(&mut self.descs, &self.iovs, range, |packet| lens[packet]);
+        // SAFETY: descriptor `i` points at iovec `i`, which covers the first `lens[i]` bytes
+        // of slot `i` (`set_lengths` made the size that length, at most the slot size):
+        // initialised memory of the arena, apart from the iovecs and descriptors. The arena
+        // and the iovecs are reached only through the pointers they were leaked as (`Heap`),
+        // and `&mut self` keeps the batch from touching them, or the descriptors, while the
+        // set lives.
+        unsafe { WriteDescs::from_raw(descs) }
     }
-}
-
-/// Checks the first `count` descriptors after a read: vmnet sets each one's `vm_pkt_size` to
-/// its packet's length, and nothing but vmnet stops it from claiming more than the
-/// descriptor's iovecs hold. `Err(PacketTooBig)` names the first that does, so no caller is
-/// handed a length past its buffer.
-///
-/// # Safety
-/// Each of the first `count` descriptors points at `vm_pkt_iovcnt` readable iovecs (as it
-/// did for the read).
-pub(crate) unsafe fn check_read_lengths(descs: &[vmpktdesc], count: usize) -> Result<()> {
-    for (index, desc) in descs.iter().take(count).enumerate() {
-        let iovs: &[iovec] = if desc.vm_pkt_iov.is_null() || desc.vm_pkt_iovcnt == 0 {
-            &[]
-        } else {
-            // SAFETY: the caller guarantees `vm_pkt_iovcnt` readable iovecs at `vm_pkt_iov`.
-            unsafe { std::slice::from_raw_parts(desc.vm_pkt_iov, desc.vm_pkt_iovcnt as usize) }
-        };
-        let room = iovs
-            .iter()
-            .fold(0usize, |sum, iov| sum.saturating_add(iov.iov_len));
-        if desc.vm_pkt_size > room {
-            return Err(Error::PacketTooBig {
-                index,
-                len: desc.vm_pkt_size,
-                max: room,
-            });
-        }
-    }
-    Ok(())
 }
 
 /// Sets the descriptors `range` (within the capacity) for a call: each packet's length
@@ -489,18 +479,17 @@ mod tests {
     #[test]
     fn read_descriptors_are_reset_before_every_read() {
         let mut b = PacketBatch::new(4, 16);
-        let descs = b.prepare_read(3);
-        assert_eq!(descs.len(), 3);
+        assert_eq!(b.prepare_read(3).len(), 3);
         // Pretend a read returned two packets of 5 and 16 bytes.
-        descs[0].vm_pkt_size = 5;
-        descs[1].vm_pkt_size = 16;
-        descs[2].vm_flags = 7;
+        b.descs[0].vm_pkt_size = 5;
+        b.descs[1].vm_pkt_size = 16;
+        b.descs[2].vm_flags = 7;
         b.finish_read(2).unwrap();
         assert_eq!(b.iter().map(<[u8]>::len).collect::<Vec<_>>(), [5, 16]);
         let arena = b.arena.first() as usize;
         let descs = b.prepare_read(10);
         assert_eq!(descs.len(), 4, "clamped to capacity");
-        for (i, d) in descs.iter().enumerate() {
+        for (i, d) in descs.as_slice().iter().enumerate() {
             assert_eq!((d.vm_pkt_size, d.vm_pkt_iovcnt, d.vm_flags), (16, 1, 0));
             // SAFETY: prepare_read points every descriptor at a valid iovec of the batch.
             let iov = unsafe { *d.vm_pkt_iov };
@@ -514,7 +503,8 @@ mod tests {
     #[test]
     fn a_read_claiming_more_than_a_slot_is_refused() {
         let mut b = PacketBatch::new(2, 16);
-        b.prepare_read(2)[1].vm_pkt_size = 17;
+        b.prepare_read(2);
+        b.descs[1].vm_pkt_size = 17;
         assert!(matches!(
             b.finish_read(2),
             Err(Error::PacketTooBig { index: 1, .. })
@@ -526,7 +516,8 @@ mod tests {
     fn what_vmnet_changed_in_a_call_is_reset_for_the_next() {
         let mut b = PacketBatch::new(3, 16);
         // A read in which vmnet shortened sizes and iovecs and set flags and counts.
-        for d in b.prepare_read(3).iter_mut() {
+        b.prepare_read(3);
+        for d in b.descs.iter_mut() {
             d.vm_pkt_size = 4;
             d.vm_pkt_iovcnt = 9;
             d.vm_flags = 1;
@@ -536,14 +527,14 @@ mod tests {
         b.finish_read(3).unwrap();
         assert_eq!(b.iter().map(<[u8]>::len).collect::<Vec<_>>(), [4, 4, 4]);
         let arena = b.arena.first() as usize;
-        for (i, d) in b.prepare_write(1..3).iter().enumerate() {
+        for (i, d) in b.prepare_write(1..3).as_slice().iter().enumerate() {
             // SAFETY: as above.
             let iov = unsafe { *d.vm_pkt_iov };
             assert_eq!((d.vm_pkt_size, iov.iov_len), (4, 4));
             assert_eq!((d.vm_pkt_iovcnt, d.vm_flags), (1, 0));
             assert_eq!(iov.iov_base as usize - arena, (i + 1) * 16);
         }
-        for d in b.prepare_read(3).iter() {
+        for d in b.prepare_read(3).as_slice() {
             // SAFETY: as above.
             let iov = unsafe { *d.vm_pkt_iov };
             assert_eq!(
@@ -553,35 +544,33 @@ mod tests {
         }
     }
 
+    /// The safe way into a batch's sets: what a backend writes lands in the slots, within
+    /// them, and what it reads is the packets.
     #[test]
-    fn read_lengths_past_the_buffers_are_refused() {
+    fn a_read_set_fills_the_slots_and_a_write_set_reads_the_packets() {
         let mut b = PacketBatch::new(3, 16);
-        let descs = b.prepare_read(3);
-        descs[0].vm_pkt_size = 16;
-        descs[1].vm_pkt_size = 17;
-        // SAFETY: every descriptor points at one iovec of the batch.
-        let first = unsafe { check_read_lengths(descs, 1) };
-        assert!(first.is_ok(), "a whole slot fits");
-        assert!(matches!(
-            // SAFETY: as above.
-            unsafe { check_read_lengths(descs, 2) },
-            Err(Error::PacketTooBig {
-                index: 1,
-                len: 17,
-                max: 16
-            })
-        ));
-        descs[2].vm_pkt_iovcnt = 0;
-        descs[1].vm_pkt_size = 0;
-        assert!(matches!(
-            // SAFETY: as above; the third claims no iovec at all.
-            unsafe { check_read_lengths(descs, 3) },
-            Err(Error::PacketTooBig {
-                index: 2,
-                max: 0,
-                ..
-            })
-        ));
+        let mut descs = b.prepare_read(3);
+        assert_eq!(
+            descs.fill(0, |slot| Some(slot.len())),
+            Some(16),
+            "whole slots"
+        );
+        assert_eq!(
+            descs.fill(1, |slot| {
+                slot[..2].copy_from_slice(&[1, 2]);
+                Some(2)
+            }),
+            Some(2)
+        );
+        assert_eq!(descs.fill(2, |_| Some(17)), None, "nothing past a slot");
+        assert_eq!(descs.fill(3, |_| Some(1)), None, "nor past the set");
+        assert!(descs.check_lengths(3).is_ok());
+        b.finish_read(2).unwrap();
+        assert_eq!(b.get(1), Some(&[1, 2][..]));
+        let descs = b.prepare_write(0..2);
+        assert_eq!(descs.packet(0), Some(&[0; 16][..]));
+        assert_eq!(descs.packet(1), Some(&[1, 2][..]));
+        assert_eq!(descs.packet(2), None);
     }
 
     #[test]
@@ -590,13 +579,7 @@ mod tests {
         b.push(&[7; 8]).unwrap();
         let moved = Box::new(b);
         let mut b = *moved;
-        let d = b.prepare_write(0..1)[0];
-        // SAFETY: the descriptor points at its own iovec, over slot 0 of the arena.
-        let bytes = unsafe {
-            let iov = *d.vm_pkt_iov;
-            std::slice::from_raw_parts(iov.iov_base.cast::<u8>(), iov.iov_len)
-        };
-        assert_eq!(bytes, [7; 8]);
+        assert_eq!(b.prepare_write(0..1).packet(0), Some(&[7; 8][..]));
     }
 
     #[test]
@@ -607,15 +590,16 @@ mod tests {
         }
         let descs = b.prepare_write(1..3);
         assert_eq!(descs.len(), 2);
-        let sizes: Vec<usize> = descs.iter().map(|d| d.vm_pkt_size).collect();
+        let sizes: Vec<usize> = descs.as_slice().iter().map(|d| d.vm_pkt_size).collect();
         assert_eq!(sizes, [16, 1]);
-        for d in descs.iter() {
+        for (i, d) in descs.as_slice().iter().enumerate() {
             // SAFETY: prepare_write points every descriptor at a valid iovec of the batch.
             let iov = unsafe { *d.vm_pkt_iov };
-            assert_eq!(iov.iov_len, d.vm_pkt_size);
-            // SAFETY: the iovec points at `iov_len` initialised bytes of the arena.
-            let bytes =
-                unsafe { std::slice::from_raw_parts(iov.iov_base.cast::<u8>(), iov.iov_len) };
+            assert_eq!(
+                (iov.iov_len, d.vm_pkt_iovcnt, d.vm_flags),
+                (d.vm_pkt_size, 1, 0)
+            );
+            let bytes = descs.packet(i).unwrap();
             assert!(bytes.iter().all(|&x| x as usize == iov.iov_len));
         }
     }

@@ -5,12 +5,13 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use vmnet_sys::{interface_ref, iovec, vmpktdesc};
+use vmnet_sys::{interface_ref, vmpktdesc};
 
 use crate::backend::{self, Driver, StartContext, Started};
 use crate::batch::PacketBatch;
 use crate::config::InterfaceConfig;
 use crate::control::{self, Control, Controlled, Gate};
+use crate::descs::{ReadDescs, SingleRead, SingleWrite, WriteDescs};
 use crate::error::{Error, Result};
 use crate::events::{Event, Notifier};
 use crate::forwarding::{PortForwardingKey, PortForwardingRule};
@@ -53,40 +54,26 @@ impl Shared {
     }
 
     /// Every read goes through here: readiness is cleared first (frames arriving after this
-    /// raise a new event), then the driver reads.
-    ///
-    /// # Safety
-    /// The [`Driver::read`] contract for `descs`.
-    unsafe fn read_descs(&self, descs: &mut [vmpktdesc]) -> Result<usize> {
+    /// raise a new event), then the driver reads (and checks the lengths its platform claims
+    /// against the buffers: [`Driver::read`]).
+    fn read_descs(&self, descs: ReadDescs<'_>) -> Result<usize> {
         self.notifier.clear();
-        // SAFETY: the caller keeps the driver's contract for `descs`.
-        unsafe { self.driver.read(descs) }
+        self.driver.read(descs)
     }
 
     fn read(&self, buf: &mut [u8]) -> Result<Option<usize>> {
         self.params.check_read_len(buf.len())?;
-        let mut iov = iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        let mut desc = [vmpktdesc {
-            vm_pkt_size: buf.len(),
-            vm_pkt_iov: &raw mut iov,
-            vm_pkt_iovcnt: 1,
-            vm_flags: 0,
-        }];
-        // SAFETY: one descriptor, one iovec covering `buf`, which is exclusively borrowed for
-        // the call and at least buffer_len long; size equals the iovec length.
-        let n = unsafe { self.read_descs(&mut desc)? };
-        if n == 0 {
+        let room = buf.len();
+        let mut one = SingleRead::new(buf);
+        if self.read_descs(one.descs())? == 0 {
             return Ok(None);
         }
-        let len = desc[0].vm_pkt_size;
-        if len > buf.len() {
+        let len = one.len();
+        if len > room {
             return Err(Error::PacketTooBig {
                 index: 0,
                 len,
-                max: buf.len(),
+                max: room,
             });
         }
         Ok(Some(len))
@@ -94,20 +81,7 @@ impl Shared {
 
     fn write(&self, frame: &[u8]) -> Result<bool> {
         self.check_len(0, frame.len())?;
-        let mut iov = iovec {
-            // vmnet only reads through this pointer; the iovec type is shared with reads.
-            iov_base: frame.as_ptr().cast_mut().cast(),
-            iov_len: frame.len(),
-        };
-        let mut desc = [vmpktdesc {
-            vm_pkt_size: frame.len(),
-            vm_pkt_iov: &raw mut iov,
-            vm_pkt_iovcnt: 1,
-            vm_flags: 0,
-        }];
-        // SAFETY: one descriptor, one iovec covering `frame`, borrowed for the call and only
-        // read; size equals the iovec length.
-        let n = unsafe { self.driver.write(&mut desc)? };
+        let n = self.driver.write(SingleWrite::new(frame).descs())?;
         Ok(n == 1)
     }
 
@@ -117,10 +91,7 @@ impl Shared {
         if descs.is_empty() {
             return Ok(0);
         }
-        // SAFETY: prepare_read gives one iovec per descriptor over a distinct whole slot of
-        // the batch's arena (valid for writes, exclusively borrowed through `batch`), with
-        // sizes equal to the iovec lengths and flags zero.
-        let n = unsafe { self.read_descs(descs) };
+        let n = self.read_descs(descs);
         let n = n.inspect_err(|_| batch.clear())?;
         batch.finish_read(n)?;
         Ok(n)
@@ -139,28 +110,11 @@ impl Shared {
                 self.check_len(index, packet.len())?;
             }
         }
-        let descs = batch.prepare_write(first..end);
-        // SAFETY: prepare_write gives one iovec per descriptor over held packets of the
-        // batch's arena (initialised, borrowed through `batch` for the call, only read), with
-        // sizes equal to the iovec lengths and flags zero.
-        unsafe { self.driver.write(descs) }
+        self.driver.write(batch.prepare_write(first..end))
     }
 
     fn check_len(&self, index: usize, len: usize) -> Result<()> {
         self.params.check_write_len(index, len)
-    }
-
-    /// [`Interface::read_raw`]: a read into the caller's descriptors, whose lengths are then
-    /// checked against the caller's buffers.
-    ///
-    /// # Safety
-    /// [`Interface::read_raw`]'s contract.
-    unsafe fn read_raw(&self, descs: &mut [vmpktdesc]) -> Result<usize> {
-        // SAFETY: the caller keeps the contract, which is the driver's.
-        let n = unsafe { self.read_descs(descs)? };
-        // SAFETY: the descriptors still point at the caller's iovecs, valid until we return.
-        unsafe { crate::batch::check_read_lengths(descs, n)? };
-        Ok(n)
     }
 }
 
@@ -378,8 +332,9 @@ impl Interface {
     /// Every descriptor has `vm_pkt_iovcnt == 1` and `vm_flags == 0`, and `vm_pkt_iov` points
     /// at an iovec whose base is valid for writes of `iov_len` bytes, with
     /// `vm_pkt_size == iov_len`; the iovecs and buffers stay valid, and nothing else accesses
-    /// them, until the call returns. (vmnet reads the iovecs and writes the buffers and each
-    /// descriptor's `vm_pkt_size` and `vm_flags`.)
+    /// them, until the call returns; no buffer overlaps the descriptors or the iovecs. (vmnet
+    /// reads the iovecs and writes the buffers and each descriptor's `vm_pkt_size` and
+    /// `vm_flags`.)
     ///
     /// # Errors
     /// [`Error::Vmnet`] as vmnet answers: more descriptors than
@@ -387,8 +342,9 @@ impl Interface {
     /// packet; [`Error::PacketTooBig`] for a length past its buffer (above).
     #[doc(alias = "vmnet_read")]
     pub unsafe fn read_raw(&mut self, descs: &mut [vmpktdesc]) -> Result<usize> {
-        // SAFETY: the caller keeps the contract above.
-        unsafe { self.shared.read_raw(descs) }
+        // SAFETY: the caller keeps the contract above, which is the invariant of a read set.
+        let descs = unsafe { ReadDescs::from_raw(descs) };
+        self.shared.read_descs(descs)
     }
 
     /// Writes the packets of descriptors you built: vmnet's own write call (`vmnet_write`),
@@ -407,8 +363,9 @@ impl Interface {
     /// [`buffer_len`](Parameters::buffer_len).
     #[doc(alias = "vmnet_write")]
     pub unsafe fn write_raw(&mut self, descs: &mut [vmpktdesc]) -> Result<usize> {
-        // SAFETY: the caller keeps the contract above, which is the driver's.
-        unsafe { self.shared.driver.write(descs) }
+        // SAFETY: the caller keeps the contract above, which is the invariant of a write set.
+        let descs = unsafe { WriteDescs::from_raw(descs) };
+        self.shared.driver.write(descs)
     }
 
     /// Calls `callback` when packets become available.
@@ -607,8 +564,9 @@ impl ReadHalf {
     /// As for [`Interface::read_raw`].
     #[doc(alias = "vmnet_read")]
     pub unsafe fn read_raw(&mut self, descs: &mut [vmpktdesc]) -> Result<usize> {
-        // SAFETY: the caller keeps `Interface::read_raw`'s contract.
-        unsafe { self.shared.read_raw(descs) }
+        // SAFETY: the caller keeps `Interface::read_raw`'s contract, a read set's invariant.
+        let descs = unsafe { ReadDescs::from_raw(descs) };
+        self.shared.read_descs(descs)
     }
     /// See [`Interface::wait_readable`].
     ///
@@ -698,7 +656,8 @@ impl WriteHalf {
     /// As for [`Interface::write_raw`].
     #[doc(alias = "vmnet_write")]
     pub unsafe fn write_raw(&mut self, descs: &mut [vmpktdesc]) -> Result<usize> {
-        // SAFETY: the caller keeps `Interface::write_raw`'s contract, which is the driver's.
-        unsafe { self.shared.driver.write(descs) }
+        // SAFETY: the caller keeps `Interface::write_raw`'s contract, a write set's invariant.
+        let descs = unsafe { WriteDescs::from_raw(descs) };
+        self.shared.driver.write(descs)
     }
 }

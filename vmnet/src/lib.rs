@@ -48,7 +48,7 @@
 //! |---|---|---|
 //! | operations (top) | `control`, `interface`, `network`, `system`, [`sim`], `async_io`, [`bridge`] | what starts, moves frames and controls: [`Control`] (port forwarding and the rest of what is not packet I/O, from any thread; it reaches the interface through a trait, so it imports no module that hands it out), [`Interface`] and its halves, [`Network`], [`capabilities()`], [`bridgeable_interfaces`], the simulator's public face (segments, their fault injection and pcap tap), async I/O, the socket bridge |
 //! | seam | `backend` (`apple`; `sim`, with `faults`, `impair` and `tap`; `unsupported`), `events` | one backend per platform behind the `Driver` traits, returning its own types; the simulator's segments, ports and networks, its seeded fault injection (`faults` says what to inject; `impair` applies it to each frame and feeds the taps) and its pcap capture (`tap`); the readiness notifier |
-//! | values (bottom) | `config`, `network::error`, `error`, `params`, `batch`, `forwarding`, `capabilities`, `options`, `mode`, `limits`, [`keys`], `mac` | configurations and their errors, [`Error`], [`Parameters`], [`PacketBatch`], [`PortForwardingRule`] and its [`PortForwardingKey`], [`Capabilities`], [`StartOptions`], [`Mode`], [`MacAddr`] |
+//! | values (bottom) | `config`, `network::error`, `error`, `params`, `batch`, `descs`, `forwarding`, `capabilities`, `options`, `mode`, `limits`, [`keys`], `mac` | configurations and their errors, [`Error`], [`Parameters`], [`PacketBatch`], [`PortForwardingRule`] and its [`PortForwardingKey`], [`Capabilities`], [`StartOptions`], [`Mode`], [`MacAddr`] |
 //!
 //! `python3 shared/tools/import-cycles.py vmnet/src` (in the project's tooling) checks that the
 //! modules have no import cycle.
@@ -82,6 +82,7 @@ pub mod bridge;
 mod capabilities;
 mod config;
 mod control;
+mod descs;
 mod error;
 mod events;
 mod forwarding;

@@ -19,9 +19,10 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use vmnet_sys::{interface_ref, vmpktdesc, xpc_object_t};
+use vmnet_sys::{interface_ref, xpc_object_t};
 
 use crate::capabilities::Capabilities;
+use crate::descs::{ReadDescs, WriteDescs};
 use crate::error::Result;
 use crate::events::Notifier;
 use crate::forwarding::{PortForwardingKey, PortForwardingRule};
@@ -50,19 +51,14 @@ pub(crate) use unsupported as platform;
 /// may run concurrently on two threads (never two reads, nor two writes: each half takes
 /// `&mut self`).
 pub(crate) trait Driver: Send + Sync + 'static {
-    /// Reads up to `descs.len()` packets; returns how many were read (0 is normal).
-    ///
-    /// # Safety
-    /// Every descriptor has `vm_pkt_iovcnt == 1`, `vm_flags == 0`, and points at an iovec
-    /// whose base is valid for writes of `iov_len` bytes, with `vm_pkt_size == iov_len`;
-    /// nothing else accesses that memory during the call.
-    unsafe fn read(&self, descs: &mut [vmpktdesc]) -> Result<usize>;
+    /// Reads up to `descs.len()` packets; returns how many were read (0 is normal), from the
+    /// first descriptor on. Each of those then holds its packet's length in `vm_pkt_size`,
+    /// within the descriptor's buffers: a backend whose platform writes the lengths checks
+    /// them ([`ReadDescs::check_lengths`]).
+    fn read(&self, descs: ReadDescs<'_>) -> Result<usize>;
 
-    /// Writes `descs.len()` packets; returns how many were accepted.
-    ///
-    /// # Safety
-    /// As for `read`, with the iovec bases valid for reads of `iov_len` bytes (the frame).
-    unsafe fn write(&self, descs: &mut [vmpktdesc]) -> Result<usize>;
+    /// Writes the `descs.len()` packets; returns how many were accepted, from the first.
+    fn write(&self, descs: WriteDescs<'_>) -> Result<usize>;
 
     /// Stops the interface and stops events, waiting at most `timeout` for completion.
     /// Idempotent: later calls return `Ok(())` at once.
@@ -136,14 +132,6 @@ impl Serialization {
             #[cfg(feature = "sim")]
             Serialization::Sim(_) => None,
         }
-    }
-
-    /// # Safety
-    /// `object` is a live XPC object.
-    #[cfg(vmnet_framework)]
-    pub(crate) unsafe fn retain_xpc(object: xpc_object_t) -> Option<Self> {
-        // SAFETY: the caller guarantees a live object.
-        unsafe { apple::XpcObject::retain(object) }.map(Serialization::Xpc)
     }
 }
 

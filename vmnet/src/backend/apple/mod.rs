@@ -47,6 +47,7 @@ use self::completion::Completion;
 use super::{Driver, StartContext, Started};
 use crate::capabilities::{Capabilities, Feature};
 use crate::config::InterfaceConfig;
+use crate::descs::{ReadDescs, WriteDescs};
 use crate::error::{Error, Operation, Result, Status};
 use crate::keys::{Dictionary, Key, Value, ValueKind};
 use crate::params::Parameters;
@@ -333,19 +334,23 @@ impl AppleDriver {
 }
 
 impl Driver for AppleDriver {
-    unsafe fn read(&self, descs: &mut [vmnet_sys::vmpktdesc]) -> Result<usize> {
+    fn read(&self, mut descs: ReadDescs<'_>) -> Result<usize> {
         let mut count = i32::try_from(descs.len()).unwrap_or(i32::MAX);
-        // SAFETY: the handle is live (the interface is not stopped while a half exists);
-        // the caller guarantees the descriptors and their buffers (see Driver::read); count
-        // does not exceed the number of descriptors.
+        // SAFETY: the handle is live (the interface is not stopped while a half exists); a
+        // read set's invariant is what vmnet_read needs of the descriptors and the buffers
+        // they point at, for the call; count does not exceed the number of descriptors.
         let status = unsafe { sys::vmnet_read(self.iface.0, descs.as_mut_ptr(), &raw mut count) };
         Error::check(Operation::Read, status)?;
-        Ok(usize::try_from(count).unwrap_or(0).min(descs.len()))
+        let count = usize::try_from(count).unwrap_or(0).min(descs.len());
+        // vmnet wrote the lengths: none may reach past its buffer.
+        descs.check_lengths(count)?;
+        Ok(count)
     }
 
-    unsafe fn write(&self, descs: &mut [vmnet_sys::vmpktdesc]) -> Result<usize> {
+    fn write(&self, mut descs: WriteDescs<'_>) -> Result<usize> {
         let mut count = i32::try_from(descs.len()).unwrap_or(i32::MAX);
-        // SAFETY: as for read; vmnet only reads the packet bytes.
+        // SAFETY: as for read, with a write set's invariant (the frames readable and
+        // initialised; vmnet only reads them).
         let status = unsafe { sys::vmnet_write(self.iface.0, descs.as_mut_ptr(), &raw mut count) };
         Error::check(Operation::Write, status)?;
         Ok(usize::try_from(count).unwrap_or(0).min(descs.len()))

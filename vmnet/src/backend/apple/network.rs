@@ -168,6 +168,17 @@ impl NetworkConfigDriver for AppleNetworkConfig {
     }
 }
 
+impl Serialization {
+    /// A serialization received from elsewhere (`NetworkSerialization::from_raw`), retained.
+    ///
+    /// # Safety
+    /// `object` is a live XPC object.
+    pub(crate) unsafe fn retain_xpc(object: sys::xpc_object_t) -> Option<Self> {
+        // SAFETY: the caller guarantees a live object.
+        unsafe { XpcObject::retain(object) }.map(Serialization::Xpc)
+    }
+}
+
 pub(crate) fn network_from_serialization(object: &XpcObject) -> Result<Box<dyn NetworkDriver>> {
     let create = late!(vmnet_network_create_with_serialization);
     let mut status = sys::VMNET_SUCCESS;

@@ -16,6 +16,7 @@ use super::port::{HostPort, Inbox, Port};
 use crate::backend::{Driver, NetworkConfigDriver, StartContext, Started};
 use crate::capabilities::{Capabilities, Feature};
 use crate::config::InterfaceConfig;
+use crate::descs::{ReadDescs, WriteDescs};
 use crate::error::{Error, Operation, Result, Status};
 use crate::events::Notifier;
 use crate::forwarding::{PortForwardingKey, PortForwardingRule};
@@ -646,27 +647,20 @@ impl SimDriver {
 }
 
 impl Driver for SimDriver {
-    unsafe fn read(&self, descs: &mut [vmpktdesc]) -> Result<usize> {
-        self.check_descriptors(descs, Operation::Read, self.read_max, usize::MAX)?;
+    fn read(&self, mut descs: ReadDescs<'_>) -> Result<usize> {
+        self.check_descriptors(descs.as_slice(), Operation::Read, self.read_max, usize::MAX)?;
+        let header = self.header;
         let mut too_small = false;
         let n = self.port.drain(descs.len(), |i, frame| {
-            let desc = &mut descs[i];
-            // SAFETY: the caller guarantees one valid iovec per descriptor.
-            let iov = unsafe { *desc.vm_pkt_iov };
-            let header = self.header;
-            if header + frame.len() > iov.iov_len {
-                too_small = true;
-                return false;
-            }
-            // SAFETY: the iovec base is valid for writes of iov_len >= header + frame.len()
-            // bytes and does not overlap the ring's slot (the caller owns it exclusively).
-            unsafe {
-                let base = iov.iov_base.cast::<u8>();
-                std::ptr::write_bytes(base, 0, header);
-                std::ptr::copy_nonoverlapping(frame.as_ptr(), base.add(header), frame.len());
-            }
-            desc.vm_pkt_size = header + frame.len();
-            true
+            let filled = descs.fill(i, |buf| {
+                // The virtio-net header (zeroed: no offload to describe), then the frame.
+                let (head, body) = buf.split_at_mut_checked(header)?;
+                body.get_mut(..frame.len())?.copy_from_slice(frame);
+                head.fill(0);
+                Some(header + frame.len())
+            });
+            too_small = filled.is_none();
+            !too_small
         });
         if n == 0 && too_small {
             // vmnet's answer to a buffer smaller than the waiting packet.
@@ -675,31 +669,24 @@ impl Driver for SimDriver {
         Ok(n)
     }
 
-    unsafe fn write(&self, descs: &mut [vmpktdesc]) -> Result<usize> {
+    fn write(&self, descs: WriteDescs<'_>) -> Result<usize> {
         self.check_descriptors(
-            descs,
+            descs.as_slice(),
             Operation::Write,
             self.write_max,
             self.port.max_packet_size + self.header,
         )?;
-        if descs.iter().any(|d| d.vm_pkt_size < self.header) {
+        if descs.as_slice().iter().any(|d| d.vm_pkt_size < self.header) {
             // Too short to hold the virtio-net header.
             return Err(Error::vmnet(Operation::Write, Status::InvalidArgument));
         }
         let ports = self.segment.ports();
         let mut router = Router::sender(&self.segment, &ports, &self.port);
-        for desc in descs.iter() {
-            // SAFETY: the caller guarantees one valid iovec per descriptor whose base is
-            // valid for reads of iov_len bytes.
-            let frame = unsafe {
-                let iov = *desc.vm_pkt_iov;
-                std::slice::from_raw_parts(
-                    iov.iov_base.cast::<u8>(),
-                    iov.iov_len.min(desc.vm_pkt_size),
-                )
-            };
+        for i in 0..descs.len() {
+            // One iovec each (checked above), so every descriptor has its packet.
+            let packet = descs.packet(i).unwrap_or_default();
             // The frame follows the virtio-net header, if any, which goes no further.
-            router.send(frame.get(self.header..).unwrap_or_default());
+            router.send(packet.get(self.header..).unwrap_or_default());
         }
         Ok(descs.len())
     }
@@ -762,6 +749,8 @@ impl Driver for SimDriver {
 mod tests {
     use super::*;
     use crate::backend::Driver;
+    use crate::batch::PacketBatch;
+    use crate::descs::{SingleRead, SingleWrite};
     use crate::options::StartOptions;
     use vmnet_sys::iovec;
 
@@ -779,25 +768,6 @@ mod tests {
         (started.driver, started.params)
     }
 
-    fn descs(buf: &mut [u8], n: usize, size: usize) -> (Vec<iovec>, Vec<vmpktdesc>) {
-        let mut iovs: Vec<iovec> = (0..n)
-            .map(|_| iovec {
-                iov_base: buf.as_mut_ptr().cast(),
-                iov_len: size,
-            })
-            .collect();
-        let descs = iovs
-            .iter_mut()
-            .map(|iov| vmpktdesc {
-                vm_pkt_size: size,
-                vm_pkt_iov: iov,
-                vm_pkt_iovcnt: 1,
-                vm_flags: 0,
-            })
-            .collect();
-        (iovs, descs)
-    }
-
     fn status(r: Result<usize>) -> Option<Status> {
         match r {
             Err(Error::Vmnet { status, .. }) => Some(status),
@@ -809,14 +779,11 @@ mod tests {
     fn too_many_packets_in_one_call_is_vmnet_1008() {
         let seg = Segment::new();
         let (d, p) = driver(&seg);
-        let mut buf = vec![0u8; 64];
-        let (_iovs, mut ds) = descs(&mut buf, p.write_max_packets() + 1, 64);
-        // SAFETY: every descriptor points at `buf`, valid for 64 bytes; nothing reads `buf`
-        // concurrently.
-        let r = unsafe { d.write(&mut ds) };
+        let mut batch = PacketBatch::new(p.write_max_packets() + 1, 64);
+        while batch.push(&[0; 64]).is_ok() {}
+        let r = d.write(batch.prepare_write(0..batch.len()));
         assert_eq!(status(r), Some(Status::TooManyPackets));
-        // SAFETY: as above.
-        let r = unsafe { d.read(&mut ds) };
+        let r = d.read(batch.prepare_read(usize::MAX));
         assert_eq!(status(r), Some(Status::TooManyPackets));
     }
 
@@ -824,11 +791,8 @@ mod tests {
     fn an_oversize_packet_is_vmnet_1006() {
         let seg = Segment::new();
         let (d, p) = driver(&seg);
-        let size = p.max_packet_size() + 1;
-        let mut buf = vec![0u8; size];
-        let (_iovs, mut ds) = descs(&mut buf, 1, size);
-        // SAFETY: one descriptor over `buf`, valid for `size` bytes.
-        let r = unsafe { d.write(&mut ds) };
+        let frame = vec![0u8; p.max_packet_size() + 1];
+        let r = d.write(SingleWrite::new(&frame).descs());
         assert_eq!(status(r), Some(Status::PacketTooBig));
         assert_eq!(seg.stats().delivered, 0);
     }
@@ -837,11 +801,20 @@ mod tests {
     fn multiple_iovecs_are_refused_like_vmnet() {
         let seg = Segment::new();
         let (d, _) = driver(&seg);
-        let mut buf = vec![0u8; 64];
-        let (_iovs, mut ds) = descs(&mut buf, 1, 64);
-        ds[0].vm_pkt_iovcnt = 2;
-        // SAFETY: the descriptor is rejected before any iovec is touched.
-        let r = unsafe { d.write(&mut ds) };
+        let frame = [0u8; 64];
+        let mut iovs = [0, 32].map(|at| iovec {
+            iov_base: frame[at..].as_ptr().cast_mut().cast(),
+            iov_len: 32,
+        });
+        let mut raw = [vmpktdesc {
+            vm_pkt_size: 64,
+            vm_pkt_iov: iovs.as_mut_ptr(),
+            vm_pkt_iovcnt: 2,
+            vm_flags: 0,
+        }];
+        // SAFETY: one descriptor over two live iovecs, which cover the two halves of `frame`
+        // (initialised, only read); nothing writes them while the set lives.
+        let r = d.write(unsafe { WriteDescs::from_raw(&mut raw) });
         assert_eq!(status(r), Some(Status::InvalidArgument));
     }
 
@@ -851,9 +824,8 @@ mod tests {
         let (d, _) = driver(&seg);
         d.stop(Duration::from_secs(5)).unwrap();
         d.stop(Duration::from_secs(5)).unwrap();
-        let mut buf = vec![0u8; 64];
-        let (_iovs, mut ds) = descs(&mut buf, 1, 64);
-        // SAFETY: one descriptor over `buf`, valid for 64 bytes.
-        assert!(matches!(unsafe { d.read(&mut ds) }, Err(Error::Stopped)));
+        let mut buf = [0u8; 64];
+        let r = d.read(SingleRead::new(&mut buf).descs());
+        assert!(matches!(r, Err(Error::Stopped)));
     }
 }
