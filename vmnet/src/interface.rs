@@ -341,6 +341,7 @@ impl Interface {
     /// [`read_max_packets`](Parameters::read_max_packets), a buffer smaller than the waiting
     /// packet; [`Error::PacketTooBig`] for a length past its buffer (above).
     #[doc(alias = "vmnet_read")]
+    #[allow(unsafe_code)] // A public `unsafe fn`: its contract becomes a read set's invariant.
     pub unsafe fn read_raw(&mut self, descs: &mut [vmpktdesc]) -> Result<usize> {
         // SAFETY: the caller keeps the contract above, which is the invariant of a read set.
         let descs = unsafe { ReadDescs::from_raw(descs) };
@@ -362,6 +363,7 @@ impl Interface {
     /// [`write_max_packets`](Parameters::write_max_packets), a packet larger than
     /// [`buffer_len`](Parameters::buffer_len).
     #[doc(alias = "vmnet_write")]
+    #[allow(unsafe_code)] // A public `unsafe fn`: its contract becomes a write set's invariant.
     pub unsafe fn write_raw(&mut self, descs: &mut [vmpktdesc]) -> Result<usize> {
         // SAFETY: the caller keeps the contract above, which is the invariant of a write set.
         let descs = unsafe { WriteDescs::from_raw(descs) };
@@ -563,6 +565,7 @@ impl ReadHalf {
     /// # Errors
     /// As for [`Interface::read_raw`].
     #[doc(alias = "vmnet_read")]
+    #[allow(unsafe_code)] // As `Interface::read_raw`.
     pub unsafe fn read_raw(&mut self, descs: &mut [vmpktdesc]) -> Result<usize> {
         // SAFETY: the caller keeps `Interface::read_raw`'s contract, a read set's invariant.
         let descs = unsafe { ReadDescs::from_raw(descs) };
@@ -655,6 +658,7 @@ impl WriteHalf {
     /// # Errors
     /// As for [`Interface::write_raw`].
     #[doc(alias = "vmnet_write")]
+    #[allow(unsafe_code)] // As `Interface::write_raw`.
     pub unsafe fn write_raw(&mut self, descs: &mut [vmpktdesc]) -> Result<usize> {
         // SAFETY: the caller keeps `Interface::write_raw`'s contract, a write set's invariant.
         let descs = unsafe { WriteDescs::from_raw(descs) };

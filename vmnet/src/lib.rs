@@ -53,6 +53,25 @@
 //! `python3 shared/tools/import-cycles.py vmnet/src` (in the project's tooling) checks that the
 //! modules have no import cycle.
 //!
+//! # Where `unsafe` lives
+//!
+//! The crate is `#![deny(unsafe_code)]`. These are the only places that allow it, and what
+//! their `unsafe` is for — the map for an audit:
+//!
+//! | where | its `unsafe` |
+//! |---|---|
+//! | `descs` (values) | the descriptor sets a backend reads into and writes from: `from_raw`, the one way to vouch for raw descriptors, and the safe accessors that follow a set's pointers to its packet memory (the simulator copies through them); the sets over one caller buffer (`Interface::read`, `write`) |
+//! | `batch` (values) | [`PacketBatch`]'s arena and iovecs, heap slices reached only through raw pointers (so the descriptors' pointers into them stay valid), its `Send` and `Sync`, and vouching for the descriptor sets it builds over them |
+//! | `backend::apple` (seam) | vmnet.framework, XPC, blocks and libdispatch: every call into Apple's C API, `vmnet_read` and `vmnet_write` on descriptor sets included; `Send` and `Sync` for vmnet's handles |
+//! | `events` (seam) | the readiness notifier's pipe: `pipe`, `write`, `read`, `poll`, `fcntl` (and, in its tests, signals) |
+//! | `bridge::sys` (operations) | the socket bridge's calls: `send`, `recvmsg`, `poll`, `setsockopt`, `sockaddr_un` |
+//! | `async_io` (operations) | registering the notifier's descriptor with tokio's reactor (`AsyncFd`), which trusts it to stay open |
+//! | the public `unsafe fn`s, item by item: [`Interface::read_raw`], [`Interface::write_raw`], [`ReadHalf::read_raw`], [`WriteHalf::write_raw`], `NetworkSerialization::from_raw` (macOS) | each turns its caller's contract into a descriptor set (`descs`) or a retained XPC object (`backend::apple`), and does nothing else unsafe |
+//!
+//! Packet I/O crosses the seam safely: `Driver::read` and `Driver::write` take a descriptor
+//! set that carries its own validity. Test code allows `unsafe` where it builds what no safe
+//! constructor does (a two-iovec descriptor, in `backend::sim`).
+//!
 //! # Features
 //!
 //! | feature | what it adds |
@@ -69,21 +88,27 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // Doctests (the README's too) compile with warnings denied, as the crate does.
 #![doc(test(attr(deny(warnings))))]
+// `unsafe` only where "Where `unsafe` lives" (above) says.
+#![deny(unsafe_code)]
 // Without vmnet and without the simulator nothing can start, so the event and I/O machinery
 // below the public API is never driven; it is still compiled and type-checked.
 #![cfg_attr(all(not(vmnet_framework), not(feature = "sim")), allow(dead_code))]
 
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+#[allow(unsafe_code)]
 pub mod async_io;
 mod backend;
+#[allow(unsafe_code)]
 mod batch;
 pub mod bridge;
 mod capabilities;
 mod config;
 mod control;
+#[allow(unsafe_code)]
 mod descs;
 mod error;
+#[allow(unsafe_code)]
 mod events;
 mod forwarding;
 mod interface;

@@ -31,6 +31,7 @@ use crate::mac::MacAddr;
 use crate::params::Parameters;
 
 #[cfg(vmnet_framework)]
+#[allow(unsafe_code)]
 pub(crate) mod apple;
 #[cfg(vmnet_framework)]
 pub(crate) use apple as platform;

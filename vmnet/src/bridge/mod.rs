@@ -74,6 +74,7 @@
 mod frame;
 mod pump;
 mod stats;
+#[allow(unsafe_code)]
 mod sys;
 
 use std::fmt;

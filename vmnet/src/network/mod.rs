@@ -446,6 +446,7 @@ impl NetworkSerialization {
     /// # Safety
     /// `object` is a live XPC object; this retains it (the caller keeps its own reference).
     #[cfg(vmnet_framework)]
+    #[allow(unsafe_code)] // A public `unsafe fn`: its contract is `retain_xpc`'s.
     pub unsafe fn from_raw(object: vmnet_sys::xpc_object_t) -> Option<Self> {
         // SAFETY: the caller guarantees a live XPC object.
         unsafe { backend::Serialization::retain_xpc(object) }.map(|inner| Self { inner })
