@@ -4,6 +4,7 @@
 //! cargo run -p vmnet --example bridgeable            # macOS: asks vmnet (no root needed)
 //! cargo run -p vmnet --features sim --example bridgeable   # elsewhere: the simulator's list
 //! ```
+#![deny(unsafe_code)]
 
 fn main() -> std::process::ExitCode {
     #[cfg(all(not(vmnet_framework), feature = "sim"))]

@@ -4,6 +4,7 @@
 //! macOS 26 possibly the virtualization entitlement), so they are `#[ignore]`d and run by the
 //! macOS workflow with `sudo cargo test -- --ignored`.
 #![cfg(target_os = "macos")]
+#![deny(unsafe_code)]
 
 use std::time::Duration;
 

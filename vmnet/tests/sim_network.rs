@@ -2,6 +2,7 @@
 //! with its builder offers. Port forwarding and network objects on every backend are in
 //! `network.rs`.
 #![cfg(feature = "sim")]
+#![deny(unsafe_code)]
 
 use vmnet::sim::Segment;
 use vmnet::{Capabilities, Error, Feature, Mode};

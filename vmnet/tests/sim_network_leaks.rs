@@ -1,6 +1,7 @@
 //! Every simulated network object is released, on error paths too. One test in its own
 //! binary: the live-object count is process-wide.
 #![cfg(feature = "sim")]
+#![deny(unsafe_code)]
 
 use std::net::Ipv4Addr;
 

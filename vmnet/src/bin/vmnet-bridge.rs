@@ -5,6 +5,7 @@
 //! in-process simulator, whose network by default reflects every frame the VM sends back to
 //! it (destination: the interface's MAC; source: the simulated gateway's), so traffic visibly
 //! flows; `--sim-network sink` discards the VM's frames instead.
+#![deny(unsafe_code)]
 
 use std::fmt::Write as _;
 use std::io;
@@ -119,6 +120,8 @@ extern "C" fn on_signal(_signal: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
+// `sigaction` is the one call into libc here.
+#[allow(unsafe_code)]
 fn install_signal_handlers() -> io::Result<()> {
     for signal in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: an all-zero `sigaction` is a valid value (integers, a null handler, an empty
