@@ -197,6 +197,30 @@ const MUTATIONS: &[Mutation] = &[
         run: ALL,
     },
     Mutation {
+        name: "event object read without checking its type",
+        about: "the event callback reads the estimated packet count from vmnet's event object \
+                without checking that it is a dictionary (libxpc traps dictionary calls on \
+                another type)",
+        edits: &[Edit {
+            file: APPLE,
+            anchor: "Some(key) if unsafe { xpc::is_dictionary(event) } => {",
+            replacement: "Some(key) if !event.is_null() => {",
+        }],
+        run: ALL,
+    },
+    Mutation {
+        name: "read lengths past the buffers trusted",
+        about: "the Apple driver returns the packet count of a read without checking the \
+                lengths vmnet wrote against the buffers (caller-built descriptors then report \
+                a packet longer than its buffer)",
+        edits: &[Edit {
+            file: APPLE,
+            anchor: "descs.check_lengths(count)?;",
+            replacement: "let _ = &descs;",
+        }],
+        run: ALL,
+    },
+    Mutation {
         name: "completion slot freed when the wait times out",
         about: "the completion block of a stop or port-forwarding call borrows the waiter's \
                 result slot ('static by an unsafe cast) instead of sharing it; after a \
