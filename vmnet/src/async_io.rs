@@ -394,13 +394,13 @@ impl<T: Readable> AsyncReader<T> {
 }
 
 impl AsyncReader<Interface> {
-    /// Writes one frame; `Ok(false)` if vmnet did not take it now. Synchronous: vmnet writes
-    /// never block. See [`Interface::write`].
+    /// Writes one frame ([`Error::NotAccepted`] if vmnet did not take it now). Synchronous:
+    /// vmnet writes never block. See [`Interface::write`].
     ///
     /// # Errors
     /// As [`Interface::write`].
     #[doc(alias = "vmnet_write")]
-    pub fn write(&mut self, frame: &[u8]) -> Result<bool> {
+    pub fn write(&mut self, frame: &[u8]) -> Result<()> {
         self.fd.get_mut().write(frame)
     }
 
@@ -442,7 +442,7 @@ impl AsyncReader<Interface> {
     /// frame.extend_from_slice(&writer.parameters().mac_address().unwrap().octets());
     /// frame.extend_from_slice(&[0x88, 0xb5]);
     /// frame.resize(60, 0);
-    /// assert!(writer.write(&frame)?);
+    /// writer.write(&frame)?;
     /// # let _ = &mut reader;
     /// # Ok(())
     /// # }

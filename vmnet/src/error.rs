@@ -248,6 +248,9 @@ pub enum Error {
         /// How many rules vmnet listed.
         count: usize,
     },
+    /// vmnet took none of the packets of a write (it reported 0 written, with no error): the
+    /// frame was not sent. Retry later, or count it as dropped.
+    NotAccepted,
     /// The interface has been stopped.
     Stopped,
     /// An operating-system call failed (the readiness descriptor, a queue).
@@ -320,6 +323,10 @@ impl fmt::Display for Error {
                 f,
                 "vmnet listed {count} port-forwarding rules and none could be read (vmnet \
                  refused their details, or their protocol is neither TCP nor UDP)"
+            ),
+            Error::NotAccepted => f.write_str(
+                "vmnet did not take the frame now (nothing was written); retry later or count \
+                 it as dropped",
             ),
             Error::Stopped => f.write_str("the interface has been stopped"),
             Error::Io(_) => f.write_str(
@@ -426,6 +433,7 @@ impl Error {
             Error::Unsupported { .. } => ErrorKind::Unsupported,
             Error::Timeout { .. } => ErrorKind::TimedOut,
             Error::Parameters { .. } | Error::UnreadableRules { .. } => ErrorKind::InvalidData,
+            Error::NotAccepted => ErrorKind::WouldBlock,
             Error::Stopped => ErrorKind::NotConnected,
             Error::Io(e) => e.kind(),
         }

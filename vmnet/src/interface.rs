@@ -79,10 +79,12 @@ impl Shared {
         Ok(Some(len))
     }
 
-    fn write(&self, frame: &[u8]) -> Result<bool> {
+    fn write(&self, frame: &[u8]) -> Result<()> {
         self.check_len(0, frame.len())?;
-        let n = self.driver.write(SingleWrite::new(frame).descs())?;
-        Ok(n == 1)
+        match self.driver.write(SingleWrite::new(frame).descs())? {
+            0 => Err(Error::NotAccepted),
+            _ => Ok(()),
+        }
     }
 
     fn read_batch(&self, batch: &mut PacketBatch) -> Result<usize> {
@@ -239,16 +241,18 @@ impl Interface {
         self.shared.read(buf)
     }
 
-    /// Writes one Ethernet frame (after the virtio-net header when it is on). `Ok(false)`:
-    /// vmnet did not take it now (retry later).
+    /// Writes one Ethernet frame (after the virtio-net header when it is on).
     ///
     /// Wraps `vmnet_write` with one descriptor.
     ///
     /// # Errors
+    /// [`Error::NotAccepted`] when vmnet took nothing now (it reports 0 packets written, with
+    /// no error): the frame was not sent — retry later, or count it as dropped; its
+    /// [`kind`](Error::kind) is `WouldBlock`, as for a non-blocking socket.
     /// [`Error::PacketTooBig`] for a packet larger than [`buffer_len`](Parameters::buffer_len)
     /// (nothing is written), [`Error::Vmnet`] when vmnet refuses.
     #[doc(alias = "vmnet_write")]
-    pub fn write(&mut self, frame: &[u8]) -> Result<bool> {
+    pub fn write(&mut self, frame: &[u8]) -> Result<()> {
         self.shared.write(frame)
     }
 
@@ -631,7 +635,7 @@ impl WriteHalf {
     /// # Errors
     /// As for [`Interface::write`].
     #[doc(alias = "vmnet_write")]
-    pub fn write(&mut self, frame: &[u8]) -> Result<bool> {
+    pub fn write(&mut self, frame: &[u8]) -> Result<()> {
         self.shared.write(frame)
     }
     /// See [`Interface::write_batch`].

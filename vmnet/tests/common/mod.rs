@@ -161,3 +161,13 @@ pub fn wait_stats(bridge: &RunningBridge, what: &str, cond: impl Fn(&BridgeStats
         std::thread::sleep(Duration::from_millis(2));
     }
 }
+
+/// Whether a single-frame write was not accepted now (vmnet took nothing: retry); any other
+/// error fails the test.
+pub fn not_accepted(written: vmnet::Result<()>) -> bool {
+    match written {
+        Ok(()) => false,
+        Err(vmnet::Error::NotAccepted) => true,
+        Err(e) => panic!("the write failed: {e:?}"),
+    }
+}
