@@ -69,7 +69,7 @@ impl Signature for (u32, sys::xpc_object_t) {
 
 /// A heap block for vmnet that runs `body` with its arguments, never unwinding: a panic in
 /// `body` is caught, and its payload dropped under a guard of its own (a payload whose drop
-/// panics again is leaked rather than unwound).
+/// panics again yields another payload, dropped the same way; see [`drop_payload`]).
 pub(super) fn guarded<A: Signature>(body: impl Fn(A) + Send + Sync + 'static) -> RcBlock<A::Block> {
     A::heap_block(move |args| contain(|| body(args)))
 }
@@ -77,10 +77,26 @@ pub(super) fn guarded<A: Signature>(body: impl Fn(A) + Send + Sync + 'static) ->
 /// Runs `f`; a panic stops there.
 fn contain(f: impl FnOnce()) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
-        if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-            std::mem::forget(again);
+        drop_payload(payload);
+    }
+}
+
+/// How many payloads in a row may panic while dropped before the last one is leaked.
+const PAYLOAD_DROPS: usize = 4;
+
+/// Drops a panic payload without unwinding. Its drop may panic in turn, which gives a new
+/// payload (usually a plain message, whose drop cannot panic): that one is dropped the same
+/// way, up to [`PAYLOAD_DROPS`] times; only a payload still panicking after that is leaked,
+/// rather than unwound into vmnet's queue.
+fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+    let mut next = payload;
+    for _ in 0..PAYLOAD_DROPS {
+        match catch_unwind(AssertUnwindSafe(move || drop(next))) {
+            Ok(()) => return,
+            Err(again) => next = again,
         }
     }
+    std::mem::forget(next);
 }
 
 /// The one conversion of a start completion block to vmnet-sys's parameter type.
