@@ -7,7 +7,8 @@
 //! once, where the array is built:
 //!
 //! - **safely**, by [`PacketBatch::prepare_read`](crate::PacketBatch) and `prepare_write`
-//!   over the batch's arena, and by [`SingleRead`] and [`SingleWrite`] over one caller buffer;
+//!   over the batch's arena, by [`SingleRead`] and [`SingleWrite`] over one caller buffer,
+//!   and by [`Descriptors`] over the caller's buffers, one per packet, each a borrowed slice;
 //! - **unsafely**, by [`Descs::from_raw`], for `Interface::read_raw` and `write_raw`, whose
 //!   contract is the invariant.
 //!
@@ -21,6 +22,7 @@ use std::marker::PhantomData;
 use vmnet_sys::{iovec, vmpktdesc};
 
 use crate::error::{Error, Result};
+use crate::params::Parameters;
 
 /// Marks a descriptor set whose buffers receive packets (vmnet writes them).
 #[derive(Debug)]
@@ -266,6 +268,235 @@ impl<'a> SingleWrite<'a> {
     }
 }
 
+/// The most descriptors a [`Descriptors`] holds; larger capacities are clamped to it. The same
+/// bound as a batch's, `MAX_BATCH_PACKETS` (the API tests check that they agree: this module
+/// may not import `batch`).
+pub(crate) const MAX_DESCRIPTORS: usize = 4096;
+
+/// Reusable packet descriptors for reads into, and writes from, buffers you own: guest
+/// memory, your own ring ([`Interface::read_into`](crate::Interface::read_into),
+/// [`Interface::write_from`](crate::Interface::write_from)).
+///
+/// vmnet takes one contiguous buffer per packet, described by a `vmpktdesc` and an `iovec`. A
+/// `Descriptors` owns those arrays (and the packet lengths of the last read), allocated once,
+/// in [`new`](Self::new): each call points them at the buffers it is given, so a read or a
+/// write through it allocates nothing and copies nothing beyond vmnet's own copy. It keeps
+/// no pointer that outlives a call: the buffers are borrowed for the call only, and the
+/// borrow checker keeps them alive and (for a read) exclusive meanwhile, with no `unsafe`.
+///
+/// [`Interface::read_raw`](crate::Interface::read_raw) and `write_raw` remain for what this
+/// cannot express (several iovecs per packet, memory that is not a Rust slice).
+///
+/// ```
+/// # #[cfg(feature = "sim")] {
+/// # let segment = vmnet::sim::Segment::new();
+/// # let mut iface = segment.start(&vmnet::InterfaceConfig::shared())?;
+/// use vmnet::Descriptors;
+/// // Once, with the interface: as many descriptors as one call may carry.
+/// let mut descs = Descriptors::for_interface(iface.parameters());
+/// // Your memory: here four buffers of the largest packet each.
+/// let mut memory = vec![0u8; 4 * iface.parameters().buffer_len()];
+/// let mut bufs: Vec<&mut [u8]> =
+///     memory.chunks_mut(iface.parameters().buffer_len()).collect();
+/// let n = iface.read_into(&mut descs, &mut bufs)?;
+/// for (buf, &len) in bufs.iter().zip(descs.lens()) {
+///     println!("{len} bytes: {:?}", &buf[..len.min(14)]);
+/// }
+/// assert_eq!(n, descs.lens().len());
+/// # }
+/// # Ok::<(), vmnet::Error>(())
+/// ```
+pub struct Descriptors {
+    /// Rewritten for every call: descriptor `i` gets one iovec, `iovs[i]`, over buffer `i`.
+    /// Between calls the pointers are stale and never followed.
+    descs: Vec<vmpktdesc>,
+    iovs: Vec<iovec>,
+    /// `lens[..filled]`: the packet lengths of the last read.
+    lens: Vec<usize>,
+    filled: usize,
+}
+
+// SAFETY: the raw pointers in `descs` and `iovs` are followed only during a call that borrows
+// `self` mutably together with the buffers they point at (and are rewritten before every
+// call); between calls they are never dereferenced. The rest is plain owned data.
+unsafe impl Send for Descriptors {}
+// SAFETY: `&self` methods read `lens` and the capacity only; no pointer is followed through a
+// shared reference.
+unsafe impl Sync for Descriptors {}
+
+impl Descriptors {
+    /// Room for `capacity` packets per call, clamped to
+    /// `0..=`[`MAX_BATCH_PACKETS`](crate::MAX_BATCH_PACKETS). For an interface, prefer
+    /// [`for_interface`](Self::for_interface).
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.min(MAX_DESCRIPTORS);
+        Self {
+            descs: vec![empty_desc(); capacity],
+            iovs: vec![
+                iovec {
+                    iov_base: std::ptr::null_mut(),
+                    iov_len: 0,
+                };
+                capacity
+            ],
+            lens: vec![0; capacity],
+            filled: 0,
+        }
+    }
+
+    /// Room for as many packets as one read or write on an interface with `params` may carry
+    /// ([`read_max_packets`](Parameters::read_max_packets),
+    /// [`write_max_packets`](Parameters::write_max_packets)).
+    pub fn for_interface(params: &Parameters) -> Self {
+        Self::new(params.read_max_packets().max(params.write_max_packets()))
+    }
+
+    /// The most packets one call through these descriptors carries.
+    pub fn capacity(&self) -> usize {
+        self.descs.len()
+    }
+
+    /// The lengths of the packets the last [`read_into`](crate::Interface::read_into) put in
+    /// its buffers, in order: packet `i` is the first `lens()[i]` bytes of buffer `i`. Empty
+    /// after a read that failed or got nothing, and after a write.
+    pub fn lens(&self) -> &[usize] {
+        &self.lens[..self.filled]
+    }
+
+    /// Points the descriptors at the first buffers of `bufs`, as many as `max` and the
+    /// capacity allow, for a read: one iovec each over the whole buffer, sizes equal to the
+    /// buffers' lengths, no flags. Forgets the last read's lengths.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] if one of those buffers is shorter than `needed` (nothing is
+    /// read).
+    pub(crate) fn prepare_read<'s, B: AsMut<[u8]>>(
+        &'s mut self,
+        bufs: &'s mut [B],
+        max: usize,
+        needed: usize,
+    ) -> Result<ReadDescs<'s>> {
+        self.filled = 0;
+        let count = bufs.len().min(max).min(self.capacity());
+        for ((buf, iov), desc) in bufs
+            .iter_mut()
+            .zip(&mut self.iovs)
+            .zip(&mut self.descs)
+            .take(count)
+        {
+            // Borrowed for `'s`, as long as the set: all of them at once, so disjoint.
+            let buf: &'s mut [u8] = <B as AsMut<[u8]>>::as_mut(buf);
+            if buf.len() < needed {
+                return Err(Error::BufferTooSmall {
+                    len: buf.len(),
+                    needed,
+                });
+            }
+            *iov = iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: buf.len(),
+            };
+            *desc = one_desc(std::ptr::null_mut(), buf.len());
+        }
+        let descs = point_at_iovecs(&mut self.descs[..count], &mut self.iovs);
+        // SAFETY: descriptor `i` points at `iovs[i]`, one initialised iovec that nothing
+        // writes while the set lives (`self` is borrowed for `'s`); that iovec covers the
+        // whole of buffer `i`, a `&'s mut [u8]`: valid for writes, borrowed exclusively for
+        // as long as the set, so nothing else accesses it, no two buffers overlap, and none
+        // overlaps `self`'s own arrays (borrowed exclusively too); each size is its iovec's
+        // length.
+        Ok(unsafe { ReadDescs::from_raw(descs) })
+    }
+
+    /// Records the outcome of a read that filled the first `count` descriptors: their
+    /// lengths become [`lens`](Self::lens).
+    ///
+    /// # Errors
+    /// [`Error::PacketTooBig`] if one claims more than its buffer (then `lens` is empty).
+    pub(crate) fn finish_read(&mut self, count: usize) -> Result<()> {
+        let count = count.min(self.capacity());
+        for (index, ((desc, iov), len)) in self
+            .descs
+            .iter()
+            .zip(&self.iovs)
+            .zip(&mut self.lens)
+            .take(count)
+            .enumerate()
+        {
+            if desc.vm_pkt_size > iov.iov_len {
+                return Err(Error::PacketTooBig {
+                    index,
+                    len: desc.vm_pkt_size,
+                    max: iov.iov_len,
+                });
+            }
+            *len = desc.vm_pkt_size;
+        }
+        self.filled = count;
+        Ok(())
+    }
+
+    /// Points the descriptors at the first frames of `frames`, as many as `max` and the
+    /// capacity allow, for a write: one iovec each over the whole frame, sizes equal to the
+    /// frames' lengths, no flags. Forgets the last read's lengths.
+    ///
+    /// # Errors
+    /// What `check(index, len)` says of a frame (nothing is written).
+    pub(crate) fn prepare_write<'s, B: AsRef<[u8]>>(
+        &'s mut self,
+        frames: &'s [B],
+        max: usize,
+        check: impl Fn(usize, usize) -> Result<()>,
+    ) -> Result<WriteDescs<'s>> {
+        self.filled = 0;
+        let count = frames.len().min(max).min(self.capacity());
+        for (index, ((frame, iov), desc)) in frames
+            .iter()
+            .zip(&mut self.iovs)
+            .zip(&mut self.descs)
+            .take(count)
+            .enumerate()
+        {
+            // Borrowed (shared) for `'s`, as long as the set.
+            let frame: &'s [u8] = <B as AsRef<[u8]>>::as_ref(frame);
+            check(index, frame.len())?;
+            *iov = iovec {
+                // Only ever read through: the iovec type is shared with reads.
+                iov_base: frame.as_ptr().cast_mut().cast(),
+                iov_len: frame.len(),
+            };
+            *desc = one_desc(std::ptr::null_mut(), frame.len());
+        }
+        let descs = point_at_iovecs(&mut self.descs[..count], &mut self.iovs);
+        // SAFETY: descriptor `i` points at `iovs[i]`, one initialised iovec that nothing
+        // writes while the set lives (`self` is borrowed for `'s`); that iovec covers the
+        // whole of frame `i`, a `&'s [u8]`: initialised, and shared-borrowed for as long as
+        // the set, so nothing writes it; each size is its iovec's length.
+        Ok(unsafe { WriteDescs::from_raw(descs) })
+    }
+}
+
+/// Points descriptor `i` of `descs` at `iovs[i]`, with one pointer taken after the iovecs
+/// were written (and nothing reading or writing them through `iovs` after it). Returns
+/// `descs`.
+fn point_at_iovecs<'a>(descs: &'a mut [vmpktdesc], iovs: &mut [iovec]) -> &'a mut [vmpktdesc] {
+    let first = iovs.as_mut_ptr();
+    for (i, desc) in descs.iter_mut().enumerate() {
+        // In bounds: there are as many iovecs as descriptors; `wrapping_add` keeps this safe.
+        desc.vm_pkt_iov = first.wrapping_add(i);
+    }
+    descs
+}
+
+impl fmt::Debug for Descriptors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Descriptors")
+            .field("capacity", &self.capacity())
+            .field("lens", &self.lens())
+            .finish()
+    }
+}
+
 /// A descriptor of one iovec at `iov`, `size` bytes, no flags.
 fn one_desc(iov: *mut iovec, size: usize) -> vmpktdesc {
     vmpktdesc {
@@ -437,5 +668,61 @@ mod tests {
                 max: 0
             })
         ));
+    }
+
+    #[test]
+    fn descriptors_cover_the_callers_buffers_up_to_the_limit() {
+        let mut memory = [0u8; 64];
+        let at = memory.as_ptr();
+        let mut bufs: Vec<&mut [u8]> = memory.chunks_mut(16).collect();
+        let mut d = Descriptors::new(3);
+        let descs = d.prepare_read(&mut bufs, 8, 16).unwrap();
+        assert_well_formed(&descs, at, &[(0, 16), (16, 16), (32, 16)]);
+        let mut descs = d.prepare_read(&mut bufs, 2, 16).unwrap();
+        assert_well_formed(&descs, at, &[(0, 16), (16, 16)]);
+        assert_eq!(descs.fill(1, |b| Some(b.len() - 1)), Some(15));
+        d.finish_read(2).unwrap();
+        assert_eq!(d.lens(), [16, 15]);
+        assert!(matches!(
+            d.prepare_read(&mut bufs, 8, 17),
+            Err(Error::BufferTooSmall {
+                len: 16,
+                needed: 17
+            })
+        ));
+        assert!(d.lens().is_empty(), "forgotten by the next call");
+
+        let frames = [&[1u8; 10][..], &[2u8; 20][..]];
+        let descs = d
+            .prepare_write(&frames, 8, |_, len| {
+                if len > 15 {
+                    Err(Error::NotAccepted)
+                } else {
+                    Ok(())
+                }
+            })
+            .err();
+        assert!(matches!(descs, Some(Error::NotAccepted)));
+        let descs = d.prepare_write(&frames, 8, |_, _| Ok(())).unwrap();
+        assert_eq!(descs.len(), 2);
+        assert_eq!(descs.packet(1), Some(&[2u8; 20][..]));
+    }
+
+    #[test]
+    fn descriptors_refuse_lengths_past_a_buffer() {
+        let mut bufs = [[0u8; 8]; 2];
+        let mut d = Descriptors::new(2);
+        assert_eq!(d.prepare_read(&mut bufs, 2, 8).unwrap().len(), 2);
+        // What a platform may claim.
+        d.descs[1].vm_pkt_size = 9;
+        assert!(matches!(
+            d.finish_read(2),
+            Err(Error::PacketTooBig {
+                index: 1,
+                len: 9,
+                max: 8
+            })
+        ));
+        assert!(d.lens().is_empty());
     }
 }

@@ -11,7 +11,7 @@ use crate::backend::{self, Driver, StartContext, Started};
 use crate::batch::PacketBatch;
 use crate::config::InterfaceConfig;
 use crate::control::{self, Control, Controlled, Gate};
-use crate::descs::{ReadDescs, SingleRead, SingleWrite, WriteDescs};
+use crate::descs::{Descriptors, ReadDescs, SingleRead, SingleWrite, WriteDescs};
 use crate::error::{Error, Result};
 use crate::events::{Event, Notifier};
 use crate::forwarding::{PortForwardingKey, PortForwardingRule};
@@ -113,6 +113,30 @@ impl Shared {
             }
         }
         self.driver.write(batch.prepare_write(first..end))
+    }
+
+    fn read_into<B: AsMut<[u8]>>(&self, descs: &mut Descriptors, bufs: &mut [B]) -> Result<usize> {
+        let set = descs.prepare_read(
+            bufs,
+            self.params.read_max_packets(),
+            self.params.buffer_len(),
+        )?;
+        if set.is_empty() {
+            return Ok(0);
+        }
+        let n = self.read_descs(set)?;
+        descs.finish_read(n)?;
+        Ok(n)
+    }
+
+    fn write_from<B: AsRef<[u8]>>(&self, descs: &mut Descriptors, frames: &[B]) -> Result<usize> {
+        let set = descs.prepare_write(frames, self.params.write_max_packets(), |index, len| {
+            self.check_len(index, len)
+        })?;
+        if set.is_empty() {
+            return Ok(0);
+        }
+        self.driver.write(set)
     }
 
     fn check_len(&self, index: usize, len: usize) -> Result<()> {
@@ -294,6 +318,94 @@ impl Interface {
     #[doc(alias = "vmnet_write")]
     pub fn write_batch_from(&mut self, batch: &mut PacketBatch, first: usize) -> Result<usize> {
         self.shared.write_batch(batch, first)
+    }
+
+    /// Reads as many packets as are waiting into buffers you own — guest memory, your own
+    /// ring — one packet per buffer, with no copy and no allocation: vmnet's read call
+    /// (`vmnet_read`) through `descs`, pointed at the buffers for this call. Returns how many
+    /// packets were read, into the first buffers; 0 means nothing now. Packet `i` is then the
+    /// first [`descs.lens()[i]`](Descriptors::lens) bytes of `bufs[i]`.
+    ///
+    /// One call reads into at most [`read_max_packets`](Parameters::read_max_packets) buffers,
+    /// and at most `descs`' [capacity](Descriptors::capacity); the buffers past those are not
+    /// used. Each buffer used must hold [`buffer_len`](Parameters::buffer_len) bytes (the
+    /// maximum packet size, plus the virtio-net header when it is on). `bufs` is anything
+    /// whose items are byte slices: `&mut [u8]`, `Vec<u8>`, `[u8; N]`…
+    ///
+    /// ```
+    /// # #[cfg(feature = "sim")] {
+    /// use vmnet::{Descriptors, InterfaceConfig};
+    /// # let segment = vmnet::sim::Segment::new();
+    /// let mut iface = segment.start(&InterfaceConfig::shared())?;
+    /// let mut descs = Descriptors::for_interface(iface.parameters());
+    /// let len = iface.parameters().buffer_len();
+    /// // Say, part of the guest's memory, cut into receive buffers.
+    /// let mut guest = vec![0u8; 8 * len];
+    /// let mut bufs: Vec<&mut [u8]> = guest.chunks_mut(len).collect();
+    /// let n = iface.read_into(&mut descs, &mut bufs)?;
+    /// for (buf, &len) in bufs.iter().zip(descs.lens()) {
+    ///     println!("received {:?}", &buf[..len]);
+    /// }
+    /// assert_eq!(n, 0, "nothing was sent to this interface yet");
+    /// # }
+    /// # Ok::<(), vmnet::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] if a buffer it would use is shorter than
+    /// [`buffer_len`](Parameters::buffer_len) (nothing is read); [`Error::Vmnet`] when vmnet
+    /// refuses; [`Error::PacketTooBig`] if vmnet reports a length past its buffer (that
+    /// call's packets are lost). [`lens`](Descriptors::lens) is empty after an error.
+    #[doc(alias = "vmnet_read")]
+    pub fn read_into<B: AsMut<[u8]>>(
+        &mut self,
+        descs: &mut Descriptors,
+        bufs: &mut [B],
+    ) -> Result<usize> {
+        self.shared.read_into(descs, bufs)
+    }
+
+    /// Writes frames from buffers you own, one whole Ethernet frame (after the virtio-net
+    /// header when it is on) per item of `frames`, with no copy and no allocation: vmnet's
+    /// write call (`vmnet_write`) through `descs`, pointed at the frames for this call.
+    /// Returns how many frames vmnet took, from the first; the rest were not written: pass
+    /// `&frames[n..]` to continue.
+    ///
+    /// One call carries at most [`write_max_packets`](Parameters::write_max_packets) frames,
+    /// and at most `descs`' [capacity](Descriptors::capacity). `frames` is anything whose
+    /// items are byte slices: `&[u8]`, `Vec<u8>`, `[u8; N]`…
+    ///
+    /// ```
+    /// # #[cfg(feature = "sim")] {
+    /// use vmnet::{Descriptors, InterfaceConfig, MacAddr};
+    /// # let segment = vmnet::sim::Segment::new();
+    /// let mut iface = segment.start(&InterfaceConfig::shared())?;
+    /// let mut descs = Descriptors::for_interface(iface.parameters());
+    /// let mac = iface.parameters().mac_address().unwrap();
+    /// let mut frame = [0u8; 60];
+    /// frame[..6].copy_from_slice(&MacAddr::BROADCAST.octets());
+    /// frame[6..12].copy_from_slice(&mac.octets());
+    /// // Two frames, wherever they are (say, in the guest's transmit ring).
+    /// let frames: [&[u8]; 2] = [&frame, &frame];
+    /// let mut sent = 0;
+    /// while sent < frames.len() {
+    ///     sent += iface.write_from(&mut descs, &frames[sent..])?;
+    /// }
+    /// # }
+    /// # Ok::<(), vmnet::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::PacketTooBig`] (before anything is written) if a frame it would send is
+    /// larger than [`buffer_len`](Parameters::buffer_len); [`Error::Vmnet`] when vmnet
+    /// refuses.
+    #[doc(alias = "vmnet_write")]
+    pub fn write_from<B: AsRef<[u8]>>(
+        &mut self,
+        descs: &mut Descriptors,
+        frames: &[B],
+    ) -> Result<usize> {
+        self.shared.write_from(descs, frames)
     }
 
     /// Reads into packet descriptors you built: vmnet's own read call (`vmnet_read`), for
@@ -561,6 +673,18 @@ impl ReadHalf {
     pub fn read_batch(&mut self, batch: &mut PacketBatch) -> Result<usize> {
         self.shared.read_batch(batch)
     }
+    /// [`Interface::read_into`] on the read half.
+    ///
+    /// # Errors
+    /// As for [`Interface::read_into`].
+    #[doc(alias = "vmnet_read")]
+    pub fn read_into<B: AsMut<[u8]>>(
+        &mut self,
+        descs: &mut Descriptors,
+        bufs: &mut [B],
+    ) -> Result<usize> {
+        self.shared.read_into(descs, bufs)
+    }
     /// See [`Interface::read_raw`].
     ///
     /// # Safety
@@ -653,6 +777,18 @@ impl WriteHalf {
     #[doc(alias = "vmnet_write")]
     pub fn write_batch_from(&mut self, batch: &mut PacketBatch, first: usize) -> Result<usize> {
         self.shared.write_batch(batch, first)
+    }
+    /// [`Interface::write_from`] on the write half.
+    ///
+    /// # Errors
+    /// As for [`Interface::write_from`].
+    #[doc(alias = "vmnet_write")]
+    pub fn write_from<B: AsRef<[u8]>>(
+        &mut self,
+        descs: &mut Descriptors,
+        frames: &[B],
+    ) -> Result<usize> {
+        self.shared.write_from(descs, frames)
     }
     /// See [`Interface::write_raw`].
     ///

@@ -8,7 +8,9 @@
 //!   thread and a writer thread; a [`Control`] (`Clone + Send + Sync`) manages port forwarding
 //!   from any other thread, before or after the split and while a [`bridge`] runs it.
 //! - **Batched, zero-copy packet I/O**: [`PacketBatch`] is allocated once and reused; reads
-//!   and writes allocate nothing and copy nothing beyond vmnet's own copy.
+//!   and writes allocate nothing and copy nothing beyond vmnet's own copy. A reusable
+//!   [`Descriptors`] does the same over buffers you own (guest memory, your own ring):
+//!   [`Interface::read_into`] and [`Interface::write_from`], with no `unsafe`.
 //! - **Events and readiness**: a coalescing callback, a pollable file descriptor (`AsFd`) for
 //!   mio/tokio/poll users, and a blocking wait with timeout.
 //! - **One binary from macOS 11 to 26**: newer symbols are resolved at run time;
@@ -60,7 +62,7 @@
 //!
 //! | where | its `unsafe` |
 //! |---|---|
-//! | `descs` (values) | the descriptor sets a backend reads into and writes from: `from_raw`, the one way to vouch for raw descriptors, and the safe accessors that follow a set's pointers to its packet memory (the simulator copies through them); the sets over one caller buffer (`Interface::read`, `write`) |
+//! | `descs` (values) | the descriptor sets a backend reads into and writes from: `from_raw`, the one way to vouch for raw descriptors, and the safe accessors that follow a set's pointers to its packet memory (the simulator copies through them); the sets over one caller buffer (`Interface::read`, `write`) and over the caller's buffers through a [`Descriptors`] (`Interface::read_into`, `write_from`), with its `Send` and `Sync` |
 //! | `batch` (values) | [`PacketBatch`]'s arena and iovecs, heap slices reached only through raw pointers (so the descriptors' pointers into them stay valid), its `Send` and `Sync`, and vouching for the descriptor sets it builds over them |
 //! | `backend::apple` (seam) | vmnet.framework, XPC, blocks and libdispatch: every call into Apple's C API, `vmnet_read` and `vmnet_write` on descriptor sets included; `Send` and `Sync` for vmnet's handles |
 //! | `events` (seam) | the readiness notifier's pipe: `pipe`, `write`, `read`, `poll`, `fcntl` (and, in its tests, signals) |
@@ -128,6 +130,7 @@ pub use batch::{Iter, MAX_BATCH_PACKETS, MAX_SLOT_SIZE, PacketBatch};
 pub use capabilities::{Capabilities, Feature};
 pub use config::{ConfigError, InterfaceConfig};
 pub use control::Control;
+pub use descs::Descriptors;
 pub use error::{Error, Operation, Report, Result, Status};
 pub use events::Event;
 pub use forwarding::{IpFamily, PortForwardingKey, PortForwardingRule, Protocol, RuleError};

@@ -1459,3 +1459,259 @@ fn writes_of_a_batch_larger_than_the_write_limit_take_at_most_the_limit() {
     }
     iface.stop().unwrap();
 }
+
+/// Reads into caller buffers until something arrives (bounded); returns how many packets.
+fn read_into_some<B: AsMut<[u8]>>(
+    iface: &mut Interface,
+    descs: &mut vmnet::Descriptors,
+    bufs: &mut [B],
+) -> usize {
+    let deadline = Instant::now() + SOON;
+    loop {
+        let n = iface.read_into(descs, bufs).expect("read_into");
+        if n > 0 {
+            return n;
+        }
+        assert!(Instant::now() < deadline, "no frame arrived");
+        iface
+            .wait_readable(Some(Duration::from_millis(50)))
+            .expect("wait_readable");
+    }
+}
+
+/// Frames move through buffers the caller owns, with no `unsafe`: from the network into
+/// slices of one "guest memory" region (each packet's length in `lens`), and from the caller's
+/// slices to the network, whole and in order; reads clear readiness like any read.
+#[test]
+fn caller_buffers_receive_and_send_frames_without_unsafe() {
+    use vmnet::Descriptors;
+    let net = Net::new();
+    let host = net.host();
+    let mut iface = net.start(&InterfaceConfig::shared()).unwrap();
+    let mac = mac_of(&iface);
+    let len = iface.parameters().buffer_len();
+    let mut descs = Descriptors::for_interface(iface.parameters());
+    assert!(descs.lens().is_empty(), "no read yet");
+
+    let sent: Vec<Vec<u8>> = (0..3u8)
+        .map(|i| frame(mac, host.mac(), 60 + usize::from(i) * 500, i + 1))
+        .collect();
+    for f in &sent {
+        host.send(f).unwrap();
+    }
+    let mut guest = vec![0u8; 4 * len];
+    let mut bufs: Vec<&mut [u8]> = guest.chunks_mut(len).collect();
+    let mut got = 0;
+    while got < sent.len() {
+        let n = read_into_some(&mut iface, &mut descs, &mut bufs);
+        assert_eq!(descs.lens().len(), n);
+        for (k, &l) in descs.lens().iter().enumerate() {
+            assert_eq!(
+                &bufs[k][..l],
+                &sent[got + k][..],
+                "frame {} whole, in order",
+                got + k
+            );
+        }
+        got += n;
+    }
+    assert_eq!(got, 3);
+    assert!(
+        !iface.wait_readable(Some(Duration::ZERO)).unwrap(),
+        "read_into clears readiness like any read"
+    );
+    assert_eq!(iface.read_into(&mut descs, &mut bufs).unwrap(), 0);
+    assert!(descs.lens().is_empty(), "nothing read");
+
+    // And out: frames wherever the caller keeps them (here two owned, one borrowed).
+    let out = [
+        frame(host.mac(), mac, 64, 7),
+        frame(MacAddr::BROADCAST, mac, 1514, 8),
+    ];
+    let third = frame(host.mac(), mac, 300, 9);
+    let frames: [&[u8]; 3] = [&out[0], &out[1], &third];
+    assert_eq!(iface.write_from(&mut descs, &frames).unwrap(), 3);
+    assert!(descs.lens().is_empty(), "a write has no read lengths");
+    for f in frames {
+        assert_eq!(
+            host.recv_timeout(SOON).as_deref(),
+            Some(f),
+            "whole, in order"
+        );
+    }
+    // Owned buffers work as well as slices.
+    assert_eq!(iface.write_from(&mut descs, &out).unwrap(), 2);
+    assert_eq!(host.recv_timeout(SOON).as_deref(), Some(&out[0][..]));
+    assert_eq!(host.recv_timeout(SOON).as_deref(), Some(&out[1][..]));
+    assert_eq!(iface.write_from(&mut descs, &[] as &[&[u8]]).unwrap(), 0);
+    iface.stop().unwrap();
+}
+
+/// The halves take caller buffers too, from two threads at once, each with its own
+/// descriptors.
+#[test]
+fn split_halves_read_into_and_write_from_caller_buffers() {
+    use vmnet::Descriptors;
+    let net = Net::new();
+    let (mut a_read, mut a_write) = net.start(&InterfaceConfig::shared()).unwrap().split();
+    let mut b = net.start(&InterfaceConfig::shared()).unwrap();
+    let (ma, mb) = (a_read.parameters().mac_address().unwrap(), mac_of(&b));
+    let frames: Vec<Vec<u8>> = (0..20u8)
+        .map(|i| frame(mb, ma, 60 + usize::from(i), i))
+        .collect();
+    let writer = std::thread::spawn(move || {
+        let mut descs = Descriptors::for_interface(a_write.parameters());
+        let mut sent = 0;
+        while sent < frames.len() {
+            sent += a_write.write_from(&mut descs, &frames[sent..]).unwrap();
+        }
+        a_write
+    });
+    let mut descs = Descriptors::for_interface(b.parameters());
+    let mut bufs = vec![vec![0u8; b.parameters().buffer_len()]; 8];
+    let mut got = 0;
+    while got < 20 {
+        let n = read_into_some(&mut b, &mut descs, &mut bufs);
+        for (k, &l) in descs.lens().iter().enumerate() {
+            assert_eq!(
+                (l, bufs[k][20]),
+                (60 + got + k, (got + k) as u8),
+                "in order"
+            );
+        }
+        got += n;
+    }
+    let a_write = writer.join().unwrap();
+
+    b.write(&frame(ma, mb, 64, 42)).unwrap();
+    assert!(a_read.wait_readable(Some(SOON)).unwrap());
+    let mut descs = Descriptors::new(1);
+    let mut one = [[0u8; 1514]];
+    assert_eq!(a_read.read_into(&mut descs, &mut one).unwrap(), 1);
+    assert_eq!((descs.lens(), one[0][20]), (&[64][..], 42));
+    a_read
+        .unsplit(a_write)
+        .expect("halves of one interface")
+        .stop()
+        .unwrap();
+}
+
+/// One call carries at most the interface's per-call limit and the descriptors' capacity;
+/// the rest of the buffers are left alone, and a write continues from the count it returned.
+#[test]
+fn caller_buffer_calls_respect_the_per_call_limits_and_the_capacity() {
+    use vmnet::Descriptors;
+    assert_eq!(
+        Descriptors::new(usize::MAX).capacity(),
+        vmnet::MAX_BATCH_PACKETS,
+        "clamped like a batch"
+    );
+    let net = Net::new();
+    let host = net.host();
+    let mut iface = net.start(&InterfaceConfig::shared()).unwrap();
+    let mac = mac_of(&iface);
+    let p = iface.parameters().clone();
+    let (read_max, write_max) = (p.read_max_packets(), p.write_max_packets());
+    let n = read_max.max(write_max) + 8;
+    let mut descs = Descriptors::new(n);
+    assert_eq!(descs.capacity(), n);
+
+    let frames: Vec<Vec<u8>> = (0..n)
+        .map(|i| frame(host.mac(), mac, 60, i as u8))
+        .collect();
+    assert_eq!(iface.write_from(&mut descs, &frames).unwrap(), write_max);
+    assert_eq!(
+        iface.write_from(&mut descs, &frames[write_max..]).unwrap(),
+        n - write_max
+    );
+    for i in 0..n {
+        let f = host
+            .recv_timeout(SOON)
+            .expect("every frame reached the network");
+        assert_eq!(f[14], i as u8, "frames in order");
+    }
+
+    for i in 0..n {
+        host.send(&frame(mac, host.mac(), 60, i as u8)).unwrap();
+    }
+    let mut bufs = vec![vec![0u8; p.buffer_len()]; n];
+    let mut got = 0;
+    while got < n {
+        let read = read_into_some(&mut iface, &mut descs, &mut bufs);
+        assert!(
+            read <= read_max,
+            "one read took {read}, the limit is {read_max}"
+        );
+        for (k, &l) in descs.lens().iter().enumerate() {
+            assert_eq!((l, bufs[k][14]), (60, (got + k) as u8), "frames in order");
+        }
+        got += read;
+    }
+
+    // A small capacity bounds a call too.
+    let mut two = Descriptors::new(2);
+    assert_eq!(iface.write_from(&mut two, &frames[..3]).unwrap(), 2);
+    for i in 0..2 {
+        assert_eq!(host.recv_timeout(SOON).unwrap()[14], i as u8);
+    }
+    for i in 0..3 {
+        host.send(&frame(mac, host.mac(), 60, i)).unwrap();
+    }
+    let mut got = 0;
+    while got < 3 {
+        let read = read_into_some(&mut iface, &mut two, &mut bufs);
+        assert!(read <= 2);
+        got += read;
+    }
+    let mut empty = Descriptors::new(0);
+    assert_eq!(iface.read_into(&mut empty, &mut bufs).unwrap(), 0);
+    assert_eq!(iface.write_from(&mut empty, &frames).unwrap(), 0);
+    iface.stop().unwrap();
+}
+
+/// A buffer shorter than `buffer_len` is refused before anything is read (the frame waits for
+/// a good one), a buffer past what a call uses is not looked at, and a frame larger than
+/// `buffer_len` is refused, naming it, before anything is written.
+#[test]
+fn caller_buffer_calls_check_sizes_before_calling_vmnet() {
+    use vmnet::Descriptors;
+    let net = Net::new();
+    let host = net.host();
+    let mut iface = net.start(&InterfaceConfig::shared()).unwrap();
+    let mac = mac_of(&iface);
+    let len = iface.parameters().buffer_len();
+    let mut descs = Descriptors::for_interface(iface.parameters());
+
+    host.send(&frame(mac, host.mac(), 100, 5)).unwrap();
+    assert!(iface.wait_readable(Some(SOON)).unwrap());
+    let mut short = vec![vec![0u8; len], vec![0u8; len - 1]];
+    assert!(matches!(
+        iface.read_into(&mut descs, &mut short),
+        Err(Error::BufferTooSmall { len: l, needed }) if l == len - 1 && needed == len
+    ));
+    assert!(descs.lens().is_empty());
+    // One descriptor: only the first buffer is used, so the short one does not matter.
+    let mut one = Descriptors::new(1);
+    assert_eq!(read_into_some(&mut iface, &mut one, &mut short), 1);
+    assert_eq!(
+        (one.lens(), short[0][20]),
+        (&[100][..], 5),
+        "the frame waited"
+    );
+
+    let ok = frame(host.mac(), mac, 60, 1);
+    let big = frame(host.mac(), mac, len + 1, 2);
+    assert!(matches!(
+        iface.write_from(&mut descs, &[&ok[..], &big[..]]),
+        Err(Error::PacketTooBig { index: 1, len: l, max }) if l == len + 1 && max == len
+    ));
+    assert_eq!(
+        host.recv_timeout(Duration::from_millis(50)),
+        None,
+        "nothing was written"
+    );
+    // Past the capacity, the big frame is not looked at either.
+    assert_eq!(iface.write_from(&mut one, &[&ok[..], &big[..]]).unwrap(), 1);
+    assert_eq!(host.recv_timeout(SOON), Some(ok));
+    iface.stop().unwrap();
+}
