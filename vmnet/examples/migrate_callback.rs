@@ -177,17 +177,12 @@ mod sim {
     /// segment's host side every 100 ms, until `stop`.
     pub(super) fn spawn_arp_requests(stop: Arc<AtomicBool>) -> JoinHandle<()> {
         let host = vmnet::sim::Segment::global().host();
-        let mac = host.mac().octets();
-        let mut frame = Vec::with_capacity(60);
-        frame.extend_from_slice(&[0xff; 6]); // destination: broadcast
-        frame.extend_from_slice(&mac); // source: the simulated gateway
-        frame.extend_from_slice(&[0x08, 0x06]); // EtherType: ARP
-        frame.extend_from_slice(&[0, 1, 0x08, 0, 6, 4, 0, 1]); // Ethernet/IPv4, request
-        frame.extend_from_slice(&mac); // sender hardware address
-        frame.extend_from_slice(&[192, 168, 105, 1]); // sender protocol address
-        frame.extend_from_slice(&[0; 6]); // target hardware address: unknown
-        frame.extend_from_slice(&[192, 168, 105, 2]); // target protocol address
-        frame.resize(60, 0); // minimum Ethernet frame (without FCS)
+        // From the simulated gateway: "who has 192.168.105.2? tell 192.168.105.1".
+        let frame = vmnet::sim::arp_request(
+            host.mac(),
+            std::net::Ipv4Addr::new(192, 168, 105, 1),
+            std::net::Ipv4Addr::new(192, 168, 105, 2),
+        );
         thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
                 let _ = host.send(&frame);

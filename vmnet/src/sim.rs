@@ -28,6 +28,35 @@ pub use crate::backend::sim::{
 pub const NOTICE: &str =
     "vmnet.framework is not available on this system: using the in-process simulator";
 
+/// An ARP request ("who has `target`? tell `sender`"), broadcast from `sender_mac`, as a
+/// minimum-size Ethernet frame: something for a simulated network's host side to send, so
+/// an interface has traffic to receive.
+///
+/// ```
+/// use std::net::Ipv4Addr;
+/// let host = vmnet::sim::Segment::new().host();
+/// let frame = vmnet::sim::arp_request(host.mac(), Ipv4Addr::new(192, 168, 105, 1),
+///                                     Ipv4Addr::new(192, 168, 105, 2));
+/// assert_eq!((frame.len(), &frame[..6], &frame[12..14]), (60, &[0xff; 6][..], &[8, 6][..]));
+/// ```
+pub fn arp_request(
+    sender_mac: crate::MacAddr,
+    sender: std::net::Ipv4Addr,
+    target: std::net::Ipv4Addr,
+) -> [u8; 60] {
+    let mac = sender_mac.octets();
+    let mut frame = [0u8; 60]; // minimum Ethernet frame (without FCS), zero-padded
+    frame[..6].copy_from_slice(&[0xff; 6]); // destination: broadcast
+    frame[6..12].copy_from_slice(&mac); // source
+    frame[12..14].copy_from_slice(&[0x08, 0x06]); // EtherType: ARP
+    frame[14..22].copy_from_slice(&[0, 1, 0x08, 0, 6, 4, 0, 1]); // Ethernet/IPv4, request
+    frame[22..28].copy_from_slice(&mac); // sender hardware address
+    frame[28..32].copy_from_slice(&sender.octets()); // sender protocol address
+    // Target hardware address (32..38): unknown, zero.
+    frame[38..42].copy_from_slice(&target.octets()); // target protocol address
+    frame
+}
+
 /// A simulated network configuration for a shared or host network, on the global segment's
 /// capabilities ([`Capabilities::ALL`](crate::Capabilities::ALL) unless changed). Same as
 /// `Segment::global().network_configuration(mode)`.

@@ -24,9 +24,18 @@ fn mac_of(iface: &Interface) -> MacAddr {
 
 /// Waits (bounded) for the interface to become readable and reads one batch.
 fn read_some(iface: &mut Interface, batch: &mut PacketBatch) -> usize {
+    read_until_some(iface, |iface| iface.read_batch(batch))
+}
+
+/// Calls `read` (a read returning how many packets it took) until it takes some, waiting for
+/// readiness in between (bounded); returns how many.
+fn read_until_some(
+    iface: &mut Interface,
+    mut read: impl FnMut(&mut Interface) -> vmnet::Result<usize>,
+) -> usize {
     let deadline = Instant::now() + SOON;
     loop {
-        let n = iface.read_batch(batch).expect("read_batch");
+        let n = read(iface).expect("read");
         if n > 0 {
             return n;
         }
@@ -1466,17 +1475,7 @@ fn read_into_some<B: AsMut<[u8]>>(
     descs: &mut vmnet::Descriptors,
     bufs: &mut [B],
 ) -> usize {
-    let deadline = Instant::now() + SOON;
-    loop {
-        let n = iface.read_into(descs, bufs).expect("read_into");
-        if n > 0 {
-            return n;
-        }
-        assert!(Instant::now() < deadline, "no frame arrived");
-        iface
-            .wait_readable(Some(Duration::from_millis(50)))
-            .expect("wait_readable");
-    }
+    read_until_some(iface, |iface| iface.read_into(descs, bufs))
 }
 
 /// Frames move through buffers the caller owns, with no `unsafe`: from the network into
