@@ -118,11 +118,7 @@ struct Input {
 }
 
 fn capabilities(bits: u8) -> Capabilities {
-    Feature::ALL
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| bits & (1 << i) != 0)
-        .fold(Capabilities::BASELINE, |caps, (_, f)| caps.with(*f))
+    Capabilities::from_bits_truncate(bits)
 }
 
 fn build(input: &Input) -> InterfaceConfig {

@@ -16,17 +16,22 @@
 //! the network and broadcasts an ARP request ("who has 192.168.105.2? tell 192.168.105.1")
 //! every 250 ms, so the capture has something in it.
 
+#![deny(unsafe_code)]
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, ValueEnum};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::{DataLink, Endianness};
 use vmnet::{Interface, InterfaceConfig, PacketBatch};
+
+// SIGINT/SIGTERM handling, shared with the `vmnet-bridge` tool.
+#[path = "../src/bin/support/stop_signal.rs"]
+mod stop_signal;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Mode {
@@ -55,29 +60,6 @@ struct Args {
     seconds: Option<u64>,
 }
 
-/// Set by SIGINT and SIGTERM.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_signal: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-fn install_signal_handlers() -> std::io::Result<()> {
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: an all-zero `sigaction` is a valid value; the fields that matter are set
-        // below.
-        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-        action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        // SAFETY: `sa_mask` is a valid, exclusively borrowed sigset_t.
-        unsafe { libc::sigemptyset(&raw mut action.sa_mask) };
-        // SAFETY: a valid signal number, an initialised action, no old action wanted.
-        if unsafe { libc::sigaction(signal, &raw const action, std::ptr::null_mut()) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
 fn main() -> ExitCode {
     match run(&Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -89,7 +71,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    install_signal_handlers()?;
+    stop_signal::install()?;
     let config = match args.mode {
         Mode::Shared => InterfaceConfig::shared(),
         Mode::Host => InterfaceConfig::host(),
@@ -132,7 +114,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let (mut packets, mut bytes) = (0u64, 0u64);
     let limit = args.count.unwrap_or(u64::MAX);
     let deadline = args.seconds.map(|s| started + Duration::from_secs(s));
-    'capture: while !STOP.load(Ordering::SeqCst) {
+    'capture: while !stop_signal::requested() {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
@@ -175,7 +157,6 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 /// The simulated network's part: something to capture.
 #[cfg(all(not(vmnet_framework), feature = "sim"))]
 mod sim {
-    use std::sync::atomic::Ordering;
     use std::time::Duration;
 
     /// Broadcasts an ARP request from the segment's host side every 250 ms, until stopped.
@@ -190,7 +171,7 @@ mod sim {
         let spawned = std::thread::Builder::new()
             .name("sim-arp".into())
             .spawn(move || {
-                while !super::STOP.load(Ordering::SeqCst) {
+                while !super::stop_signal::requested() {
                     let _ = host.send(&frame);
                     std::thread::sleep(Duration::from_millis(250));
                 }

@@ -133,7 +133,7 @@ fn features_follow_the_system_and_are_refused_before_starting() {
             other => panic!("unknown stand-in level {other}"),
         };
         assert_eq!(
-            caps.iter().collect::<Vec<_>>(),
+            caps.features().collect::<Vec<_>>(),
             expected,
             "level {}",
             net.level()

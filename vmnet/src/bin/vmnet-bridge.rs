@@ -13,12 +13,14 @@ use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use vmnet::bridge::{self, BridgeOptions, BridgeStats, ExitReason, RunningBridge, VmSocket};
 use vmnet::{Interface, InterfaceConfig};
+
+#[path = "support/stop_signal.rs"]
+mod stop_signal;
 
 const LONG_ABOUT: &str = "\
 Connects one vmnet interface to a virtual machine's network socket.
@@ -112,37 +114,9 @@ struct Args {
     sim_network: SimNetwork,
 }
 
-/// Set by SIGINT and SIGTERM.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_signal: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    STOP.store(true, Ordering::SeqCst);
-}
-
-// `sigaction` is the one call into libc here.
-#[allow(unsafe_code)]
-fn install_signal_handlers() -> io::Result<()> {
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: an all-zero `sigaction` is a valid value (integers, a null handler, an empty
-        // mask); the fields that matter are set below.
-        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-        action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        // No SA_RESTART: nothing here blocks without a timeout anyway.
-        action.sa_flags = 0;
-        // SAFETY: `sa_mask` is a valid, exclusively borrowed sigset_t.
-        unsafe { libc::sigemptyset(&raw mut action.sa_mask) };
-        // SAFETY: a valid signal number, a pointer to an initialised sigaction, and a null
-        // pointer for the old action, which we do not need.
-        if unsafe { libc::sigaction(signal, &raw const action, std::ptr::null_mut()) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
+/// Whether SIGINT or SIGTERM has asked the tool to stop.
 fn stopping() -> bool {
-    STOP.load(Ordering::SeqCst)
+    stop_signal::requested()
 }
 
 fn log(message: &str) {
@@ -186,7 +160,7 @@ fn config(args: &Args) -> InterfaceConfig {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    install_signal_handlers().map_err(|e| format!("installing signal handlers: {e}"))?;
+    stop_signal::install().map_err(|e| format!("installing signal handlers: {e}"))?;
     let mode = format!("{:?}", args.mode).to_lowercase();
 
     #[cfg(not(vmnet_framework))]

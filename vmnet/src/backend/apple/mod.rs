@@ -27,6 +27,7 @@ mod addr;
 mod block;
 mod bridgeable;
 mod completion;
+mod event_mask;
 mod forwarding;
 mod network;
 mod xpc;
@@ -44,6 +45,7 @@ use vmnet_sys as sys;
 
 use self::block::StartHandler;
 use self::completion::Completion;
+use self::event_mask::EventMask;
 use super::{Driver, StartContext, Started};
 use crate::capabilities::{Capabilities, Feature};
 use crate::config::InterfaceConfig;
@@ -269,7 +271,7 @@ impl AppleDriver {
         let events_queue = queue_ptr(&self.events) as usize;
         let block = block::guarded(
             move |(mask, event): (sys::interface_event_t, sys::xpc_object_t)| {
-                if mask & sys::VMNET_INTERFACE_PACKETS_AVAILABLE == 0 {
+                if !EventMask::from_bits_retain(mask).contains(EventMask::PACKETS_AVAILABLE) {
                     return;
                 }
                 let estimate = match estimate_key {
@@ -296,7 +298,7 @@ impl AppleDriver {
         let status = unsafe {
             sys::vmnet_interface_set_event_callback(
                 self.iface.0,
-                sys::VMNET_INTERFACE_PACKETS_AVAILABLE,
+                EventMask::PACKETS_AVAILABLE.bits(),
                 queue_ptr(&self.events),
                 block::event_callback(&block),
             )
