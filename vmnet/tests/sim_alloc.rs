@@ -9,7 +9,7 @@ mod common;
 use common::{count, frame};
 use counting::{Counting, Scope, allocations_during};
 use vmnet::sim::Segment;
-use vmnet::{InterfaceConfig, PacketBatch};
+use vmnet::{Interface, InterfaceConfig, MacAddr, PacketBatch};
 
 #[path = "common/counting.rs"]
 mod counting;
@@ -22,6 +22,17 @@ fn counted<T>(f: impl FnOnce() -> T) -> (T, usize) {
     allocations_during(Scope::Thread, f)
 }
 
+/// Two shared-mode interfaces on `seg`, and their MAC addresses.
+fn two_interfaces(seg: &Segment) -> (Interface, Interface, MacAddr, MacAddr) {
+    let a = seg.start(&InterfaceConfig::shared()).unwrap();
+    let b = seg.start(&InterfaceConfig::shared()).unwrap();
+    let (ma, mb) = (
+        a.parameters().mac_address().unwrap(),
+        b.parameters().mac_address().unwrap(),
+    );
+    (a, b, ma, mb)
+}
+
 #[test]
 fn the_counter_counts() {
     let (v, n) = counted(|| vec![1u8; 10]);
@@ -32,12 +43,7 @@ fn the_counter_counts() {
 #[test]
 fn read_batch_and_write_batch_allocate_nothing_in_steady_state() {
     let seg = Segment::new();
-    let mut a = seg.start(&InterfaceConfig::shared()).unwrap();
-    let mut b = seg.start(&InterfaceConfig::shared()).unwrap();
-    let (ma, mb) = (
-        a.parameters().mac_address().unwrap(),
-        b.parameters().mac_address().unwrap(),
-    );
+    let (mut a, mut b, ma, mb) = two_interfaces(&seg);
     let mut out = PacketBatch::for_interface(a.parameters());
     let mut inb = PacketBatch::for_interface(b.parameters());
     for len in [64, 1514, 600, 60] {
@@ -105,12 +111,7 @@ fn single_packet_read_and_write_allocate_nothing() {
 fn read_into_and_write_from_allocate_nothing() {
     use vmnet::Descriptors;
     let seg = Segment::new();
-    let mut a = seg.start(&InterfaceConfig::shared()).unwrap();
-    let mut b = seg.start(&InterfaceConfig::shared()).unwrap();
-    let (ma, mb) = (
-        a.parameters().mac_address().unwrap(),
-        b.parameters().mac_address().unwrap(),
-    );
+    let (mut a, mut b, ma, mb) = two_interfaces(&seg);
     let len = b.parameters().buffer_len();
     // The caller's memory: frames to send in one region, receive buffers in another.
     let frames: Vec<Vec<u8>> = [64, 1514, 600, 60]
