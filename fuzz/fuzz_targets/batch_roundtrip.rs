@@ -67,7 +67,7 @@ fn pairs() -> &'static Mutex<[Pair; 2]> {
     PAIRS.get_or_init(|| {
         Mutex::new([
             Pair::new(&InterfaceConfig::shared()),
-            Pair::new(&InterfaceConfig::shared().tso(true)),
+            Pair::new(&InterfaceConfig::shared().with_tso(true)),
         ])
     })
 }

@@ -129,23 +129,23 @@ fn build(input: &Input) -> InterfaceConfig {
     };
     for setter in &input.setters {
         config = match *setter {
-            Setter::InterfaceId(id) => config.interface_id(Uuid::from_u128(id)),
-            Setter::AllocateMacAddress(on) => config.allocate_mac_address(on),
-            Setter::Isolation(on) => config.isolation(on),
-            Setter::Tso(on) => config.tso(on),
-            Setter::ChecksumOffload(on) => config.checksum_offload(on),
-            Setter::VirtioHeader(on) => config.virtio_header(on),
-            Setter::Mtu(Mtu::Raw(mtu)) => config.mtu(mtu),
-            Setter::Mtu(Mtu::Near(n)) => config.mtu(MIN_MTU - 8 + u32::from(n) % 15_200),
-            Setter::StartAddress(a) => config.start_address(a.get()),
-            Setter::EndAddress(a) => config.end_address(a.get()),
-            Setter::SubnetMask(m) => config.subnet_mask(m.get()),
-            Setter::AddressRange(s, e, m) => config.address_range(s.get(), e.get(), m.get()),
-            Setter::Nat66Prefix(p) => config.nat66_prefix(p.get()),
-            Setter::NetworkIdentifier(id) => config.network_identifier(Uuid::from_u128(id)),
-            Setter::HostAddress(a) => config.host_address(a.get()),
-            Setter::HostSubnetMask(m) => config.host_subnet_mask(m.get()),
-            Setter::HostIpv6Address(a) => config.host_ipv6_address(a.get()),
+            Setter::InterfaceId(id) => config.with_interface_id(Uuid::from_u128(id)),
+            Setter::AllocateMacAddress(on) => config.with_allocate_mac_address(on),
+            Setter::Isolation(on) => config.with_isolation(on),
+            Setter::Tso(on) => config.with_tso(on),
+            Setter::ChecksumOffload(on) => config.with_checksum_offload(on),
+            Setter::VirtioHeader(on) => config.with_virtio_header(on),
+            Setter::Mtu(Mtu::Raw(mtu)) => config.with_mtu(mtu),
+            Setter::Mtu(Mtu::Near(n)) => config.with_mtu(MIN_MTU - 8 + u32::from(n) % 15_200),
+            Setter::StartAddress(a) => config.with_start_address(a.get()),
+            Setter::EndAddress(a) => config.with_end_address(a.get()),
+            Setter::SubnetMask(m) => config.with_subnet_mask(m.get()),
+            Setter::AddressRange(s, e, m) => config.with_address_range(s.get(), e.get(), m.get()),
+            Setter::Nat66Prefix(p) => config.with_nat66_prefix(p.get()),
+            Setter::NetworkIdentifier(id) => config.with_network_identifier(Uuid::from_u128(id)),
+            Setter::HostAddress(a) => config.with_host_address(a.get()),
+            Setter::HostSubnetMask(m) => config.with_host_subnet_mask(m.get()),
+            Setter::HostIpv6Address(a) => config.with_host_ipv6_address(a.get()),
         };
     }
     config
@@ -187,57 +187,57 @@ fn check_description(config: &InterfaceConfig, caps: Capabilities, desc: &Dictio
     expect(
         desc,
         Key::InterfaceId,
-        config.get_interface_id().map(Value::Uuid),
+        config.interface_id().map(Value::Uuid),
     );
     expect(
         desc,
         Key::AllocateMacAddress,
-        config.get_allocate_mac_address().map(Value::Bool),
+        config.allocate_mac_address().map(Value::Bool),
     );
     expect(
         desc,
         Key::Mtu,
-        config.get_mtu().map(|m| Value::U64(m.into())),
+        config.mtu().map(|m| Value::U64(m.into())),
     );
     expect(
         desc,
         Key::StartAddress,
-        config.get_start_address().map(text),
+        config.start_address().map(text),
     );
-    expect(desc, Key::EndAddress, config.get_end_address().map(text));
-    expect(desc, Key::SubnetMask, config.get_subnet_mask().map(text));
-    expect(desc, Key::Nat66Prefix, config.get_nat66_prefix().map(text));
+    expect(desc, Key::EndAddress, config.end_address().map(text));
+    expect(desc, Key::SubnetMask, config.subnet_mask().map(text));
+    expect(desc, Key::Nat66Prefix, config.nat66_prefix().map(text));
     expect(
         desc,
         Key::NetworkIdentifier,
-        config.get_network_identifier().map(Value::Uuid),
+        config.network_identifier().map(Value::Uuid),
     );
     expect(
         desc,
         Key::HostIpAddress,
-        config.get_host_address().map(text),
+        config.host_address().map(text),
     );
     expect(
         desc,
         Key::HostSubnetMask,
-        config.get_host_subnet_mask().map(text),
+        config.host_subnet_mask().map(text),
     );
     expect(
         desc,
         Key::HostIpv6Address,
-        config.get_host_ipv6_address().map(text),
+        config.host_ipv6_address().map(text),
     );
-    expect(desc, Key::EnableIsolation, flag(config.get_isolation()));
-    expect(desc, Key::EnableTso, flag(config.get_tso()));
+    expect(desc, Key::EnableIsolation, flag(config.isolation()));
+    expect(desc, Key::EnableTso, flag(config.tso()));
     expect(
         desc,
         Key::EnableChecksumOffload,
-        flag(config.get_checksum_offload()),
+        flag(config.checksum_offload()),
     );
     expect(
         desc,
         Key::EnableVirtioHeader,
-        flag(config.get_virtio_header()),
+        flag(config.virtio_header()),
     );
     // Keys only vmnet reports never appear in a description.
     for key in [
@@ -251,7 +251,7 @@ fn check_description(config: &InterfaceConfig, caps: Capabilities, desc: &Dictio
     }
 
     // The documented rules hold for what was accepted.
-    if let Some(mtu) = config.get_mtu() {
+    if let Some(mtu) = config.mtu() {
         assert!((MIN_MTU..=MAX_MTU).contains(&mtu), "MTU {mtu} accepted");
         assert_ne!(config.mode(), Mode::Bridged, "MTU accepted in bridged mode");
     }
@@ -259,26 +259,26 @@ fn check_description(config: &InterfaceConfig, caps: Capabilities, desc: &Dictio
         assert!(!name.is_empty() && name.len() <= 15 && !name.contains('\0'));
     }
     if config.mode() != Mode::Shared {
-        assert!(config.get_nat66_prefix().is_none());
+        assert!(config.nat66_prefix().is_none());
     }
     if config.mode() != Mode::Host {
-        assert!(config.get_network_identifier().is_none());
-        assert!(config.get_host_address().is_none());
-        assert!(config.get_host_subnet_mask().is_none());
-        assert!(config.get_host_ipv6_address().is_none());
+        assert!(config.network_identifier().is_none());
+        assert!(config.host_address().is_none());
+        assert!(config.host_subnet_mask().is_none());
+        assert!(config.host_ipv6_address().is_none());
     }
-    if config.get_network_identifier().is_none() {
-        assert!(config.get_host_address().is_none());
-        assert!(config.get_host_ipv6_address().is_none());
+    if config.network_identifier().is_none() {
+        assert!(config.host_address().is_none());
+        assert!(config.host_ipv6_address().is_none());
     }
     assert_eq!(
-        config.get_host_address().is_some(),
-        config.get_host_subnet_mask().is_some()
+        config.host_address().is_some(),
+        config.host_subnet_mask().is_some()
     );
     match (
-        config.get_start_address(),
-        config.get_end_address(),
-        config.get_subnet_mask(),
+        config.start_address(),
+        config.end_address(),
+        config.subnet_mask(),
     ) {
         (None, None, None) => {}
         (Some(start), Some(end), Some(mask)) => {
@@ -297,15 +297,15 @@ fn check_description(config: &InterfaceConfig, caps: Capabilities, desc: &Dictio
         }
         partial => panic!("an incomplete range was accepted: {partial:?}"),
     }
-    if let Some(prefix) = config.get_nat66_prefix() {
+    if let Some(prefix) = config.nat66_prefix() {
         assert_eq!(prefix.segments()[0] & 0xff00, 0xfd00, "{prefix}");
         assert_eq!(u128::from(prefix) & u128::from(u64::MAX), 0, "{prefix}");
     }
-    assert!(!(config.get_virtio_header() && config.get_checksum_offload()));
-    if config.get_checksum_offload() {
+    assert!(!(config.virtio_header() && config.checksum_offload()));
+    if config.checksum_offload() {
         assert!(caps.has(Feature::ChecksumOffload));
     }
-    if config.get_virtio_header() {
+    if config.virtio_header() {
         assert!(caps.has(Feature::VirtioHeader));
     }
 }

@@ -14,7 +14,7 @@
 //!    (`n` datagrams, or `n` prefixed frames with `read_exact`).
 //!
 //! `n` is 128 for 64- and 1514-byte frames and 16 for 64 KiB frames (interfaces started with
-//! `.tso(true)`, whose maximum packet size, 65549 bytes, is also the bridge's default largest
+//! `.with_tso(true)`, whose maximum packet size, 65549 bytes, is also the bridge's default largest
 //! frame), so one iteration carries 256 (or 32) frames, as one batch of `sim_io` does. The
 //! throughput is in frames through the bridge, both directions counted. Every wait is bounded
 //! (10 s): a lost frame fails the bench with the bridge's counters, it never hangs; the
@@ -122,7 +122,7 @@ fn encoded(frame: &[u8], n: usize) -> Vec<u8> {
 
 fn config(size: usize) -> InterfaceConfig {
     if size > 1514 {
-        InterfaceConfig::shared().tso(true)
+        InterfaceConfig::shared().with_tso(true)
     } else {
         InterfaceConfig::shared()
     }
@@ -289,8 +289,8 @@ impl Safe {
         // Generous retry budgets: on a loaded machine the bench thread may be descheduled
         // while the bridge sends; a drop would fail the bench.
         let options = BridgeOptions::new()
-            .send_timeout(Duration::from_secs(1))
-            .write_timeout(Duration::from_secs(1));
+            .with_send_timeout(Duration::from_secs(1))
+            .with_write_timeout(Duration::from_secs(1));
         let bridge =
             bridge::spawn(bridged, ours.into_bridge_socket(), &options).expect("spawn the bridge");
         let up = frame(net_mac, vm_mac, size, 1);

@@ -74,7 +74,7 @@ impl Pair {
     fn new(size: usize) -> Self {
         let segment = Segment::builder().host_queue_capacity(1).build();
         let config = if size > 1514 {
-            InterfaceConfig::shared().tso(true)
+            InterfaceConfig::shared().with_tso(true)
         } else {
             InterfaceConfig::shared()
         };

@@ -24,7 +24,7 @@
 //! use vmnet::{Interface, InterfaceConfig, PacketBatch};
 //!
 //! // Needs root (or the com.apple.vm.networking entitlement) up to macOS 15.
-//! let config = InterfaceConfig::shared().mtu(1500);
+//! let config = InterfaceConfig::shared().with_mtu(1500);
 //! let mut iface = Interface::start(&config)?;
 //! println!("MAC {:?}, max packet {}", iface.parameters().mac_address(),
 //!          iface.parameters().max_packet_size());

@@ -13,7 +13,7 @@ pub const DEFAULT_CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// ```
 /// use std::time::Duration;
-/// let options = vmnet::StartOptions::new().start_timeout(Duration::from_secs(5));
+/// let options = vmnet::StartOptions::new().with_start_timeout(Duration::from_secs(5));
 /// # let _ = options;
 /// ```
 #[derive(Clone, Debug)]
@@ -47,23 +47,38 @@ impl StartOptions {
     /// How long to wait for the start to complete before giving up with
     /// [`Error::Timeout`](crate::Error::Timeout). An interface that completes later is stopped.
     #[must_use]
-    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_start_timeout(mut self, timeout: Duration) -> Self {
         self.start_timeout = timeout;
         self
     }
 
     /// How long stopping waits for vmnet's completion.
     #[must_use]
-    pub fn stop_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_stop_timeout(mut self, timeout: Duration) -> Self {
         self.stop_timeout = timeout;
         self
     }
 
     /// How long port-forwarding calls wait for vmnet's completion.
     #[must_use]
-    pub fn control_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_control_timeout(mut self, timeout: Duration) -> Self {
         self.control_timeout = timeout;
         self
+    }
+
+    /// How long a start waits for vmnet's completion.
+    pub fn start_timeout(&self) -> Duration {
+        self.start_timeout
+    }
+
+    /// How long a stop waits for vmnet's completion.
+    pub fn stop_timeout(&self) -> Duration {
+        self.stop_timeout
+    }
+
+    /// How long port-forwarding calls wait for vmnet's completion.
+    pub fn control_timeout(&self) -> Duration {
+        self.control_timeout
     }
 
     /// The serial dispatch queue on which vmnet delivers this interface's events (default: a
@@ -71,7 +86,10 @@ impl StartOptions {
     /// always run on a private queue, so waiting for them never blocks this one.
     #[cfg(vmnet_framework)]
     #[must_use]
-    pub fn queue(mut self, queue: dispatch2::DispatchRetained<dispatch2::DispatchQueue>) -> Self {
+    pub fn with_queue(
+        mut self,
+        queue: dispatch2::DispatchRetained<dispatch2::DispatchQueue>,
+    ) -> Self {
         self.queue = Some(queue);
         self
     }

@@ -76,19 +76,21 @@ fn start_reports_vmnet_like_parameters() {
 fn configured_range_and_mtu_show_in_parameters() {
     let net = Net::new();
     let cfg = InterfaceConfig::host()
-        .address_range(
+        .with_address_range(
             Ipv4Addr::new(10, 0, 7, 1),
             Ipv4Addr::new(10, 0, 7, 100),
             Ipv4Addr::new(255, 255, 255, 0),
         )
-        .mtu(9000);
+        .with_mtu(9000);
     let iface = net.start(&cfg).unwrap();
     let p = iface.parameters();
     assert_eq!(p.start_address(), Some(Ipv4Addr::new(10, 0, 7, 1)));
     assert_eq!(p.end_address(), Some(Ipv4Addr::new(10, 0, 7, 100)));
     assert_eq!((p.mtu(), p.max_packet_size()), (9000, 9014));
     assert_eq!(p.nat66_prefix(), None, "host mode has no NAT66");
-    let tso = net.start(&InterfaceConfig::shared().tso(true)).unwrap();
+    let tso = net
+        .start(&InterfaceConfig::shared().with_tso(true))
+        .unwrap();
     assert!(tso.parameters().max_packet_size() >= 65535);
 }
 
@@ -97,11 +99,11 @@ fn the_same_interface_id_gives_the_same_mac() {
     let net = Net::new();
     let id = Uuid::from_u128(0x1234_5678_9abc_def0_1234_5678_9abc_def0);
     let first = mac_of(
-        &net.start(&InterfaceConfig::shared().interface_id(id))
+        &net.start(&InterfaceConfig::shared().with_interface_id(id))
             .unwrap(),
     );
     let again = net
-        .start(&InterfaceConfig::shared().interface_id(id))
+        .start(&InterfaceConfig::shared().with_interface_id(id))
         .unwrap();
     assert_eq!(mac_of(&again), first);
     assert_eq!(again.parameters().interface_id(), Some(id));
@@ -142,11 +144,11 @@ fn features_follow_the_system_and_are_refused_before_starting() {
     let checks = [
         (
             Feature::ChecksumOffload,
-            InterfaceConfig::shared().checksum_offload(true),
+            InterfaceConfig::shared().with_checksum_offload(true),
         ),
         (
             Feature::VirtioHeader,
-            InterfaceConfig::shared().virtio_header(true),
+            InterfaceConfig::shared().with_virtio_header(true),
         ),
     ];
     for (feature, config) in checks {
@@ -189,7 +191,7 @@ fn features_follow_the_system_and_are_refused_before_starting() {
 #[test]
 fn invalid_configuration_is_rejected_before_starting() {
     let net = Net::new();
-    let bad = InterfaceConfig::shared().start_address(Ipv4Addr::new(192, 168, 1, 1));
+    let bad = InterfaceConfig::shared().with_start_address(Ipv4Addr::new(192, 168, 1, 1));
     assert!(matches!(net.start(&bad), Err(Error::Config(_))));
 }
 
@@ -261,10 +263,10 @@ fn isolated_interfaces_do_not_reach_each_other() {
     let net = Net::new();
     let host = net.host();
     let mut a = net
-        .start(&InterfaceConfig::shared().isolation(true))
+        .start(&InterfaceConfig::shared().with_isolation(true))
         .unwrap();
     let mut b = net
-        .start(&InterfaceConfig::shared().isolation(true))
+        .start(&InterfaceConfig::shared().with_isolation(true))
         .unwrap();
     let (ma, mb) = (mac_of(&a), mac_of(&b));
     let marker = frame(host.mac(), ma, 64, 3);
@@ -789,7 +791,7 @@ fn with_the_virtio_header_a_packet_of_max_plus_12_bytes_goes_through_whole() {
     }
     let host = net.host();
     let mut iface = net
-        .start(&InterfaceConfig::shared().virtio_header(true))
+        .start(&InterfaceConfig::shared().with_virtio_header(true))
         .unwrap();
     let p = iface.parameters().clone();
     assert_eq!(p.max_packet_size(), 1514, "like vmnet: without the header");
@@ -891,7 +893,7 @@ fn interfaces_and_halves_are_send() {
 fn a_stopped_interfaces_id_gives_its_mac_again_and_other_ids_differ() {
     let net = Net::new();
     let id = Uuid::from_u128(0x0fed_cba9_8765_4321_0fed_cba9_8765_4321);
-    let cfg = InterfaceConfig::shared().interface_id(id);
+    let cfg = InterfaceConfig::shared().with_interface_id(id);
     let first = net.start(&cfg).unwrap();
     let mac = mac_of(&first);
     first.stop().unwrap();
@@ -904,7 +906,7 @@ fn a_stopped_interfaces_id_gives_its_mac_again_and_other_ids_differ() {
 #[test]
 fn stop_and_drop_detach_the_interface() {
     let net = Net::new();
-    let refused = InterfaceConfig::shared().start_address(Ipv4Addr::new(192, 168, 9, 1));
+    let refused = InterfaceConfig::shared().with_start_address(Ipv4Addr::new(192, 168, 9, 1));
     assert!(net.start(&refused).is_err());
     assert_eq!(
         net.running_interfaces(),
@@ -942,7 +944,7 @@ fn a_read_buffer_smaller_than_the_max_packet_size_is_refused() {
 #[test]
 fn an_isolated_interface_still_reaches_interfaces_that_are_not() {
     let net = Net::new();
-    let iso = InterfaceConfig::shared().isolation(true);
+    let iso = InterfaceConfig::shared().with_isolation(true);
     let mut a = net.start(&iso).unwrap();
     let mut b = net.start(&iso).unwrap();
     let mut open = net.start(&InterfaceConfig::shared()).unwrap();
@@ -1142,7 +1144,9 @@ fn an_oversize_packet_in_a_batch_is_rejected_before_anything_is_written() {
         None,
         "nothing was written"
     );
-    let mut tso = net.start(&InterfaceConfig::shared().tso(true)).unwrap();
+    let mut tso = net
+        .start(&InterfaceConfig::shared().with_tso(true))
+        .unwrap();
     tso.write(&frame(MacAddr::BROADCAST, ma, 20000, 0)).unwrap();
 }
 
@@ -1385,7 +1389,7 @@ fn a_stuck_callback_makes_stop_time_out_instead_of_hanging() {
     let iface = net
         .start_with(
             &InterfaceConfig::shared(),
-            &vmnet::StartOptions::new().stop_timeout(Duration::from_millis(50)),
+            &vmnet::StartOptions::new().with_stop_timeout(Duration::from_millis(50)),
         )
         .unwrap();
     let mac = mac_of(&iface);

@@ -21,7 +21,7 @@ use vmnet::bridge::{
 };
 
 fn options() -> BridgeOptions {
-    BridgeOptions::new().send_timeout(Duration::from_millis(10))
+    BridgeOptions::new().with_send_timeout(Duration::from_millis(10))
 }
 
 /// A fresh interface on `net` (as [`net_setup`] makes it) bridged with [`options`] to the
@@ -376,7 +376,7 @@ fn the_stop_handle_ends_the_bridge_promptly() {
         let dir = TempDir::new("stop");
         let NetSetup { iface, .. } = net_setup(&net);
         // A long poll interval: the stop must wake the threads, not wait for it.
-        let opts = options().poll_interval(Duration::from_secs(30));
+        let opts = options().with_poll_interval(Duration::from_secs(30));
         // The VM's ends stay open while the bridge runs.
         let (_vm_datagram, _vm_stream, bridge) = if framing == "datagram" {
             let (vm, ours) = datagram_pair(&dir);

@@ -277,7 +277,7 @@ fn a_network_reports_its_subnet_and_prefix_and_hosts_interfaces() {
     assert_eq!(network.ipv6_prefix(), (prefix, 64));
     let mut a = network.start_interface(&InterfaceConfig::shared()).unwrap();
     let mut b = network
-        .start_interface(&InterfaceConfig::host().tso(true))
+        .start_interface(&InterfaceConfig::host().with_tso(true))
         .unwrap();
     let p = a.parameters();
     assert_eq!(p.start_address(), Some(ip(10, 77, 0, 1)), "the gateway");
@@ -307,17 +307,17 @@ fn interfaces_on_a_network_take_only_the_four_honoured_options() {
         return;
     };
     let network = Network::new(&c).unwrap();
-    match network.start_interface(&InterfaceConfig::shared().mtu(1500)) {
+    match network.start_interface(&InterfaceConfig::shared().with_mtu(1500)) {
         Err(Error::NetworkConfig(NetworkConfigError::NotHonouredOnNetwork { key })) => {
             assert_eq!(key, vmnet::keys::Key::Mtu);
         }
         other => panic!("expected NotHonouredOnNetwork, got {other:?}"),
     }
     let ok = InterfaceConfig::shared()
-        .allocate_mac_address(true)
-        .tso(true)
-        .isolation(true)
-        .checksum_offload(true);
+        .with_allocate_mac_address(true)
+        .with_tso(true)
+        .with_isolation(true)
+        .with_checksum_offload(true);
     network.start_interface(&ok).unwrap();
 }
 

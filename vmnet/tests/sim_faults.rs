@@ -99,7 +99,7 @@ fn seq(frame: &[u8]) -> u16 {
 fn loss_loses_the_same_frames_on_every_run() {
     let lost_frames = || {
         let n = long_run();
-        let mut link = link(Faults::new(7).loss(0.1));
+        let mut link = link(Faults::new(7).with_loss(0.1));
         let sent = link.send(n);
         let got = link.received();
         // What arrives, arrives intact and in order.
@@ -126,7 +126,7 @@ fn loss_loses_the_same_frames_on_every_run() {
 #[test]
 fn another_seed_loses_other_frames() {
     let run = |seed| {
-        let mut link = link(Faults::new(seed).loss(0.1));
+        let mut link = link(Faults::new(seed).with_loss(0.1));
         link.send(long_run());
         link.received().iter().map(|f| seq(f)).collect::<Vec<_>>()
     };
@@ -135,7 +135,7 @@ fn another_seed_loses_other_frames() {
 
 #[test]
 fn frames_from_the_host_are_lost_too() {
-    let mut link = link(Faults::new(7).loss(1.0));
+    let mut link = link(Faults::new(7).with_loss(1.0));
     let mut buf = [0; 1514];
     for seq in 0..10 {
         link.host
@@ -149,7 +149,7 @@ fn frames_from_the_host_are_lost_too() {
 #[test]
 fn corruption_flips_exactly_one_bit_after_the_ethernet_header() {
     let run = || {
-        let mut link = link(Faults::new(7).corrupt(0.01));
+        let mut link = link(Faults::new(7).with_corrupt(0.01));
         let sent = link.send(long_run());
         let got = link.received();
         assert_eq!(got.len(), sent.len(), "corruption loses nothing");
@@ -179,7 +179,7 @@ fn corruption_flips_exactly_one_bit_after_the_ethernet_header() {
 #[test]
 fn a_fixed_delay_holds_every_frame_at_least_that_long_in_order() {
     let delay = Duration::from_millis(30);
-    let mut link = link(Faults::new(7).delay(delay));
+    let mut link = link(Faults::new(7).with_delay(delay));
     let mut sent_at = Vec::new();
     for seq in 0..20 {
         let f = numbered(link.host.mac(), link.vm_mac, seq);
@@ -201,7 +201,7 @@ fn a_fixed_delay_holds_every_frame_at_least_that_long_in_order() {
 #[test]
 fn a_ranged_delay_is_within_its_range() {
     let (min, max) = (Duration::from_millis(10), Duration::from_millis(40));
-    let mut link = link(Faults::new(7).delay_between(min, max));
+    let mut link = link(Faults::new(7).with_delay_between(min, max));
     let start = Instant::now();
     link.send(20);
     let got = link.receive(20);
@@ -238,7 +238,7 @@ fn swapped_pairs(got: &[u16]) -> Vec<u16> {
 fn reordering_swaps_a_held_frame_with_the_next() {
     let run = || {
         // A hold long enough that every held frame's successor comes in time.
-        let mut link = link(Faults::new(7).reorder(0.05).reorder_hold(SOON));
+        let mut link = link(Faults::new(7).with_reorder(0.05).with_reorder_hold(SOON));
         let n = link.send(long_run()).len();
         let got: Vec<u16> = link.receive(n).iter().map(|f| seq(f)).collect();
         let held = swapped_pairs(&got);
@@ -253,7 +253,7 @@ fn reordering_swaps_a_held_frame_with_the_next() {
 
 #[test]
 fn reordering_at_probability_one_swaps_every_pair() {
-    let mut link = link(Faults::new(1).reorder(1.0).reorder_hold(SOON));
+    let mut link = link(Faults::new(1).with_reorder(1.0).with_reorder_hold(SOON));
     link.send(6);
     let got: Vec<u16> = link.receive(6).iter().map(|f| seq(f)).collect();
     // A frame after a held one is never held itself.
@@ -264,7 +264,7 @@ fn reordering_at_probability_one_swaps_every_pair() {
 #[test]
 fn a_held_frame_without_a_successor_goes_out_alone_after_the_hold() {
     let hold = Duration::from_millis(30);
-    let mut link = link(Faults::new(1).reorder(1.0).reorder_hold(hold));
+    let mut link = link(Faults::new(1).with_reorder(1.0).with_reorder_hold(hold));
     let start = Instant::now();
     link.send(1);
     if start.elapsed() < hold {
@@ -285,11 +285,11 @@ fn all_faults_together_are_reproducible() {
         // A hold far longer than the gap between two writes (a last frame held back comes
         // after it).
         let faults = Faults::new(2024)
-            .loss(0.1)
-            .corrupt(0.1)
-            .reorder(0.1)
-            .reorder_hold(Duration::from_secs(1))
-            .delay(Duration::from_millis(1));
+            .with_loss(0.1)
+            .with_corrupt(0.1)
+            .with_reorder(0.1)
+            .with_reorder_hold(Duration::from_secs(1))
+            .with_delay(Duration::from_millis(1));
         let mut link = link(faults);
         link.send(300);
         let stats = link.seg.fault_stats();
@@ -313,7 +313,7 @@ fn all_faults_together_are_reproducible() {
 #[test]
 fn dropping_a_segment_with_frames_in_flight_ends_its_thread() {
     within(SOON, || {
-        let mut link = link(Faults::new(7).delay(Duration::from_secs(3600)));
+        let mut link = link(Faults::new(7).with_delay(Duration::from_secs(3600)));
         link.send(10);
         assert_eq!(link.seg.fault_stats().delayed, 10);
         drop(link);
@@ -338,7 +338,7 @@ fn read_pcap(bytes: &[u8]) -> (DataLink, Vec<Vec<u8>>) {
 
 #[test]
 fn the_tap_holds_exactly_the_delivered_frames() {
-    let mut link = link(Faults::new(7).loss(0.1).corrupt(0.05));
+    let mut link = link(Faults::new(7).with_loss(0.1).with_corrupt(0.05));
     let tap = link.seg.tap(Vec::new()).unwrap();
     link.send(200);
     // And one frame the other way.
@@ -462,7 +462,7 @@ fn a_failed_writer_ends_the_capture_with_its_error() {
 #[test]
 fn a_delayed_frame_is_recorded_when_it_is_delivered() {
     let delay = Duration::from_millis(20);
-    let mut link = link(Faults::new(7).delay(delay));
+    let mut link = link(Faults::new(7).with_delay(delay));
     let tap = link.seg.tap(Vec::new()).unwrap();
     link.send(3);
     let got = link.receive(3);

@@ -35,11 +35,11 @@ fn options_the_segment_lacks_are_unsupported_before_starting() {
     let seg = Segment::builder()
         .capabilities(Capabilities::BASELINE)
         .build();
-    match seg.start(&InterfaceConfig::shared().virtio_header(true)) {
+    match seg.start(&InterfaceConfig::shared().with_virtio_header(true)) {
         Err(Error::Unsupported { since, .. }) => assert_eq!(since, "macOS 15.4"),
         other => panic!("expected Unsupported, got {other:?}"),
     }
-    match seg.start(&InterfaceConfig::shared().checksum_offload(true)) {
+    match seg.start(&InterfaceConfig::shared().with_checksum_offload(true)) {
         Err(Error::Unsupported { since, .. }) => assert_eq!(since, "macOS 12.0"),
         other => panic!("expected Unsupported, got {other:?}"),
     }

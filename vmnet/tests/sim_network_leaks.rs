@@ -27,7 +27,7 @@ fn network_objects_are_released_on_every_path() {
         let again = Network::from_serialization(&serialized).unwrap();
         // A failed interface start on the network leaves nothing behind.
         assert!(
-            net.start_interface(&InterfaceConfig::shared().mtu(9000))
+            net.start_interface(&InterfaceConfig::shared().with_mtu(9000))
                 .is_err()
         );
         let iface = again.start_interface(&InterfaceConfig::shared()).unwrap();

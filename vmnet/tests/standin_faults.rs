@@ -34,7 +34,7 @@ fn eventually(what: &str, done: impl Fn() -> bool) {
 fn a_start_completion_after_the_timeout_stops_the_late_interface() {
     let net = Net::new();
     net.fault(fault::LATE_COMPLETION, 300);
-    let options = StartOptions::new().start_timeout(Duration::from_millis(30));
+    let options = StartOptions::new().with_start_timeout(Duration::from_millis(30));
     let started = net.start_with(&InterfaceConfig::shared(), &options);
     assert!(
         matches!(
@@ -148,7 +148,7 @@ fn a_listing_that_reads_nothing_reports_the_failure() {
 #[test]
 fn a_late_forwarding_completion_after_the_timeout_is_harmless() {
     let net = Net::new();
-    let options = StartOptions::new().control_timeout(Duration::from_millis(30));
+    let options = StartOptions::new().with_control_timeout(Duration::from_millis(30));
     let iface = net
         .start_with(&InterfaceConfig::shared(), &options)
         .unwrap();

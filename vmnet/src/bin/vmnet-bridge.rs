@@ -154,7 +154,7 @@ fn config(args: &Args) -> InterfaceConfig {
         ModeArg::Bridged => InterfaceConfig::bridged(args.interface.clone().unwrap_or_default()),
     };
     match args.mtu {
-        Some(mtu) => config.mtu(mtu),
+        Some(mtu) => config.with_mtu(mtu),
         None => config,
     }
 }
@@ -198,7 +198,8 @@ fn run(args: &Args) -> Result<(), String> {
     #[cfg(not(vmnet_framework))]
     sim::spawn_network(args.sim_network, params.mac_address());
 
-    let options = BridgeOptions::new().send_timeout(Duration::from_millis(args.send_timeout_ms));
+    let options =
+        BridgeOptions::new().with_send_timeout(Duration::from_millis(args.send_timeout_ms));
     let interval = (args.stats_interval > 0).then(|| Duration::from_secs(args.stats_interval));
     let mut total = BridgeStats::default();
     let mut failure = None;

@@ -203,8 +203,8 @@ impl From<UnixStream> for VmSocket {
 /// ```
 /// use std::time::Duration;
 /// let options = vmnet::bridge::BridgeOptions::new()
-///     .send_timeout(Duration::from_millis(5))
-///     .max_frame_len(1514);
+///     .with_send_timeout(Duration::from_millis(5))
+///     .with_max_frame_len(1514);
 /// # let _ = options;
 /// ```
 #[derive(Clone, Debug)]
@@ -236,7 +236,7 @@ impl BridgeOptions {
     /// The most time spent, per batch, retrying frames for a VM whose socket is full; what
     /// is left of the batch is then dropped (and counted). Zero: never wait, drop at once.
     #[must_use]
-    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_send_timeout(mut self, timeout: Duration) -> Self {
         self.send_timeout = timeout;
         self
     }
@@ -244,7 +244,7 @@ impl BridgeOptions {
     /// The most time spent, per batch, retrying frames vmnet does not accept; the rest is then
     /// dropped (and counted).
     #[must_use]
-    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_write_timeout(mut self, timeout: Duration) -> Self {
         self.write_timeout = timeout;
         self
     }
@@ -252,7 +252,7 @@ impl BridgeOptions {
     /// The longest the threads wait before looking at the stop flag again (a stop wakes them
     /// at once; this bounds the delay if that wake-up were lost). At least 1 ms.
     #[must_use]
-    pub fn poll_interval(mut self, interval: Duration) -> Self {
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval.max(Duration::from_millis(1));
         self
     }
@@ -260,9 +260,30 @@ impl BridgeOptions {
     /// The largest frame accepted from the VM; frames above it are malformed. Default, and
     /// upper bound: the interface's maximum packet size.
     #[must_use]
-    pub fn max_frame_len(mut self, len: usize) -> Self {
+    pub fn with_max_frame_len(mut self, len: usize) -> Self {
         self.max_frame_len = Some(len);
         self
+    }
+
+    /// The most time spent, per batch, retrying frames for a VM whose socket is full.
+    pub fn send_timeout(&self) -> Duration {
+        self.send_timeout
+    }
+
+    /// The most time spent, per batch, retrying frames vmnet does not accept.
+    pub fn write_timeout(&self) -> Duration {
+        self.write_timeout
+    }
+
+    /// The longest the threads wait before looking at the stop flag again.
+    pub fn poll_interval(&self) -> Duration {
+        self.poll_interval
+    }
+
+    /// The largest frame accepted from the VM, if set (`None`: the interface's maximum packet
+    /// size).
+    pub fn max_frame_len(&self) -> Option<usize> {
+        self.max_frame_len
     }
 }
 

@@ -30,14 +30,14 @@ use crate::mode::Mode;
 ///
 /// // Guests get 192.168.64.2 to .100 by DHCP; the host is the gateway, 192.168.64.1.
 /// let config = InterfaceConfig::shared()
-///     .address_range(
+///     .with_address_range(
 ///         Ipv4Addr::new(192, 168, 64, 1),
 ///         Ipv4Addr::new(192, 168, 64, 100),
 ///         Ipv4Addr::new(255, 255, 255, 0),
 ///     )
-///     .mtu(1500);
+///     .with_mtu(1500);
 /// assert_eq!(config.mode(), Mode::Shared);
-/// assert_eq!(config.get_mtu(), Some(1500));
+/// assert_eq!(config.mtu(), Some(1500));
 ///
 /// let desc = config.validate(Capabilities::BASELINE)?;
 /// assert_eq!(
@@ -110,7 +110,7 @@ impl InterfaceConfig {
 
     /// Sets the interface id; vmnet gives the same id the same MAC address where it can.
     #[must_use]
-    pub fn interface_id(mut self, id: Uuid) -> Self {
+    pub fn with_interface_id(mut self, id: Uuid) -> Self {
         self.interface_id = Some(id);
         self
     }
@@ -119,37 +119,37 @@ impl InterfaceConfig {
     ///
     /// Sent to vmnet whenever set, also when set to `true`.
     #[must_use]
-    pub fn allocate_mac_address(mut self, allocate: bool) -> Self {
+    pub fn with_allocate_mac_address(mut self, allocate: bool) -> Self {
         self.allocate_mac_address = Some(allocate);
         self
     }
 
     /// Sets whether the interface is isolated: isolated interfaces cannot reach each other.
     #[must_use]
-    pub fn isolation(mut self, enable: bool) -> Self {
+    pub fn with_isolation(mut self, enable: bool) -> Self {
         self.isolation = enable;
         self
     }
 
     /// Sets TCP segmentation offload: frames larger than the MTU (up to about 64 KiB) pass.
     #[must_use]
-    pub fn tso(mut self, enable: bool) -> Self {
+    pub fn with_tso(mut self, enable: bool) -> Self {
         self.tso = enable;
         self
     }
 
     /// Sets checksum offload (macOS 12). Not together with the
-    /// [virtio header](Self::virtio_header).
+    /// [virtio header](Self::with_virtio_header).
     #[must_use]
-    pub fn checksum_offload(mut self, enable: bool) -> Self {
+    pub fn with_checksum_offload(mut self, enable: bool) -> Self {
         self.checksum_offload = enable;
         self
     }
 
     /// Sets whether every packet carries a 12-byte virtio-net header (macOS 15.4). Not
-    /// together with [checksum offload](Self::checksum_offload).
+    /// together with [checksum offload](Self::with_checksum_offload).
     #[must_use]
-    pub fn virtio_header(mut self, enable: bool) -> Self {
+    pub fn with_virtio_header(mut self, enable: bool) -> Self {
         self.virtio_header = enable;
         self
     }
@@ -157,16 +157,16 @@ impl InterfaceConfig {
     /// Sets the MTU, from [`MIN_MTU`](crate::MIN_MTU) to [`MAX_MTU`](crate::MAX_MTU); host and shared mode only (a bridged
     /// interface has the MTU of the interface it bridges).
     #[must_use]
-    pub fn mtu(mut self, mtu: u32) -> Self {
+    pub fn with_mtu(mut self, mtu: u32) -> Self {
         self.mtu = Some(mtu);
         self
     }
 
     /// Sets the start address: the gateway, in a private (RFC 1918) range. Host and shared
     /// mode; needs the end address and subnet mask too (see
-    /// [`address_range`](Self::address_range)).
+    /// [`address_range`](Self::with_address_range)).
     #[must_use]
-    pub fn start_address(mut self, address: Ipv4Addr) -> Self {
+    pub fn with_start_address(mut self, address: Ipv4Addr) -> Self {
         self.start_address = Some(address);
         self
     }
@@ -174,14 +174,14 @@ impl InterfaceConfig {
     /// Sets the end address: the last address of the DHCP range, which begins just after the
     /// start address. Needs the start address and subnet mask too.
     #[must_use]
-    pub fn end_address(mut self, address: Ipv4Addr) -> Self {
+    pub fn with_end_address(mut self, address: Ipv4Addr) -> Self {
         self.end_address = Some(address);
         self
     }
 
     /// Sets the subnet mask of the start and end addresses. Needs both of them too.
     #[must_use]
-    pub fn subnet_mask(mut self, mask: Ipv4Addr) -> Self {
+    pub fn with_subnet_mask(mut self, mask: Ipv4Addr) -> Self {
         self.subnet_mask = Some(mask);
         self
     }
@@ -189,13 +189,15 @@ impl InterfaceConfig {
     /// Sets the start address (the gateway), end address (the last DHCP address) and subnet
     /// mask together.
     #[must_use]
-    pub fn address_range(self, start: Ipv4Addr, end: Ipv4Addr, mask: Ipv4Addr) -> Self {
-        self.start_address(start).end_address(end).subnet_mask(mask)
+    pub fn with_address_range(self, start: Ipv4Addr, end: Ipv4Addr, mask: Ipv4Addr) -> Self {
+        self.with_start_address(start)
+            .with_end_address(end)
+            .with_subnet_mask(mask)
     }
 
     /// Sets the NAT66 prefix: a unique local /64 prefix in `fd00::/8`. Shared mode only.
     #[must_use]
-    pub fn nat66_prefix(mut self, prefix: Ipv6Addr) -> Self {
+    pub fn with_nat66_prefix(mut self, prefix: Ipv6Addr) -> Self {
         self.nat66_prefix = Some(prefix);
         self
     }
@@ -203,30 +205,30 @@ impl InterfaceConfig {
     /// Sets the network identifier: interfaces with the same identifier share an isolated
     /// network, without DHCP (macOS 11). Host mode only.
     #[must_use]
-    pub fn network_identifier(mut self, id: Uuid) -> Self {
+    pub fn with_network_identifier(mut self, id: Uuid) -> Self {
         self.network_identifier = Some(id);
         self
     }
 
     /// Sets the host's IPv4 address on the network named by the
-    /// [network identifier](Self::network_identifier). Needs the host subnet mask too.
+    /// [network identifier](Self::with_network_identifier). Needs the host subnet mask too.
     #[must_use]
-    pub fn host_address(mut self, address: Ipv4Addr) -> Self {
+    pub fn with_host_address(mut self, address: Ipv4Addr) -> Self {
         self.host_address = Some(address);
         self
     }
 
-    /// Sets the subnet mask of the [host address](Self::host_address).
+    /// Sets the subnet mask of the [host address](Self::with_host_address).
     #[must_use]
-    pub fn host_subnet_mask(mut self, mask: Ipv4Addr) -> Self {
+    pub fn with_host_subnet_mask(mut self, mask: Ipv4Addr) -> Self {
         self.host_subnet_mask = Some(mask);
         self
     }
 
     /// Sets the host's IPv6 address on the network named by the
-    /// [network identifier](Self::network_identifier).
+    /// [network identifier](Self::with_network_identifier).
     #[must_use]
-    pub fn host_ipv6_address(mut self, address: Ipv6Addr) -> Self {
+    pub fn with_host_ipv6_address(mut self, address: Ipv6Addr) -> Self {
         self.host_ipv6_address = Some(address);
         self
     }
@@ -242,77 +244,77 @@ impl InterfaceConfig {
     }
 
     /// The interface id, if set.
-    pub fn get_interface_id(&self) -> Option<Uuid> {
+    pub fn interface_id(&self) -> Option<Uuid> {
         self.interface_id
     }
 
     /// Whether vmnet is told to allocate a MAC address; `None` leaves it to vmnet (which does).
-    pub fn get_allocate_mac_address(&self) -> Option<bool> {
+    pub fn allocate_mac_address(&self) -> Option<bool> {
         self.allocate_mac_address
     }
 
     /// Whether the interface is isolated.
-    pub fn get_isolation(&self) -> bool {
+    pub fn isolation(&self) -> bool {
         self.isolation
     }
 
     /// Whether TCP segmentation offload is on.
-    pub fn get_tso(&self) -> bool {
+    pub fn tso(&self) -> bool {
         self.tso
     }
 
     /// Whether checksum offload is on.
-    pub fn get_checksum_offload(&self) -> bool {
+    pub fn checksum_offload(&self) -> bool {
         self.checksum_offload
     }
 
     /// Whether packets carry a virtio-net header.
-    pub fn get_virtio_header(&self) -> bool {
+    pub fn virtio_header(&self) -> bool {
         self.virtio_header
     }
 
     /// The MTU, if set.
-    pub fn get_mtu(&self) -> Option<u32> {
+    pub fn mtu(&self) -> Option<u32> {
         self.mtu
     }
 
     /// The start address (gateway), if set.
-    pub fn get_start_address(&self) -> Option<Ipv4Addr> {
+    pub fn start_address(&self) -> Option<Ipv4Addr> {
         self.start_address
     }
 
     /// The end address of the DHCP range, if set.
-    pub fn get_end_address(&self) -> Option<Ipv4Addr> {
+    pub fn end_address(&self) -> Option<Ipv4Addr> {
         self.end_address
     }
 
     /// The subnet mask of the address range, if set.
-    pub fn get_subnet_mask(&self) -> Option<Ipv4Addr> {
+    pub fn subnet_mask(&self) -> Option<Ipv4Addr> {
         self.subnet_mask
     }
 
     /// The NAT66 prefix, if set.
-    pub fn get_nat66_prefix(&self) -> Option<Ipv6Addr> {
+    pub fn nat66_prefix(&self) -> Option<Ipv6Addr> {
         self.nat66_prefix
     }
 
     /// The network identifier, if set.
-    pub fn get_network_identifier(&self) -> Option<Uuid> {
+    pub fn network_identifier(&self) -> Option<Uuid> {
         self.network_identifier
     }
 
     /// The host's IPv4 address, if set.
-    pub fn get_host_address(&self) -> Option<Ipv4Addr> {
+    pub fn host_address(&self) -> Option<Ipv4Addr> {
         self.host_address
     }
 
     /// The subnet mask of the host's IPv4 address, if set.
-    pub fn get_host_subnet_mask(&self) -> Option<Ipv4Addr> {
+    pub fn host_subnet_mask(&self) -> Option<Ipv4Addr> {
         self.host_subnet_mask
     }
 
     /// The host's IPv6 address, if set.
-    pub fn get_host_ipv6_address(&self) -> Option<Ipv6Addr> {
+    pub fn host_ipv6_address(&self) -> Option<Ipv6Addr> {
         self.host_ipv6_address
     }
 }

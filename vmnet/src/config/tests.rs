@@ -23,7 +23,11 @@ fn mask24() -> Ipv4Addr {
 
 /// A shared config with a valid range in 192.168.64.0/24.
 fn ranged() -> InterfaceConfig {
-    InterfaceConfig::shared().address_range(ip(192, 168, 64, 1), ip(192, 168, 64, 100), mask24())
+    InterfaceConfig::shared().with_address_range(
+        ip(192, 168, 64, 1),
+        ip(192, 168, 64, 100),
+        mask24(),
+    )
 }
 
 fn config_error(config: &InterfaceConfig) -> ConfigError {
@@ -50,12 +54,12 @@ fn ula() -> Ipv6Addr {
 
 /// A host-mode config on network 1 (its identifier `uuid(1)`).
 fn host_net() -> InterfaceConfig {
-    InterfaceConfig::host().network_identifier(uuid(1))
+    InterfaceConfig::host().with_network_identifier(uuid(1))
 }
 
 /// The error of a shared config with the NAT66 prefix `prefix`.
 fn nat66_error(prefix: Ipv6Addr) -> ConfigError {
-    config_error(&InterfaceConfig::shared().nat66_prefix(prefix))
+    config_error(&InterfaceConfig::shared().with_nat66_prefix(prefix))
 }
 
 // ---- modes ----
@@ -113,13 +117,13 @@ fn bridged_name_of_fifteen_bytes_passes() {
 fn shared_config_with_everything_produces_the_full_description() {
     let id = uuid(1);
     let config = ranged()
-        .interface_id(id)
-        .allocate_mac_address(true)
-        .isolation(true)
-        .tso(true)
-        .checksum_offload(true)
-        .mtu(9000)
-        .nat66_prefix(ula());
+        .with_interface_id(id)
+        .with_allocate_mac_address(true)
+        .with_isolation(true)
+        .with_tso(true)
+        .with_checksum_offload(true)
+        .with_mtu(9000)
+        .with_nat66_prefix(ula());
     let desc = config.validate(ALL).unwrap();
     let entries: Vec<(Key, Value)> = desc.iter().map(|(k, v)| (k, v.clone())).collect();
     let s = |v: &str| Value::String(v.into());
@@ -146,11 +150,11 @@ fn host_network_config_produces_its_description() {
     let net = uuid(7);
     let v6: Ipv6Addr = "fd00:1::1".parse().unwrap();
     let config = InterfaceConfig::host()
-        .network_identifier(net)
-        .host_address(ip(10, 1, 2, 1))
-        .host_subnet_mask(mask24())
-        .host_ipv6_address(v6)
-        .virtio_header(true);
+        .with_network_identifier(net)
+        .with_host_address(ip(10, 1, 2, 1))
+        .with_host_subnet_mask(mask24())
+        .with_host_ipv6_address(v6)
+        .with_virtio_header(true);
     let desc = config.validate(ALL).unwrap();
     let entries: Vec<(Key, Value)> = desc.iter().map(|(k, v)| (k, v.clone())).collect();
     assert_eq!(
@@ -169,11 +173,11 @@ fn host_network_config_produces_its_description() {
 #[test]
 fn false_booleans_are_left_out_but_allocate_mac_false_is_sent() {
     let config = InterfaceConfig::bridged("en0")
-        .allocate_mac_address(false)
-        .isolation(false)
-        .tso(false)
-        .checksum_offload(false)
-        .virtio_header(false);
+        .with_allocate_mac_address(false)
+        .with_isolation(false)
+        .with_tso(false)
+        .with_checksum_offload(false)
+        .with_virtio_header(false);
     let desc = config.validate(Capabilities::BASELINE).unwrap();
     assert_eq!(desc.len(), 3);
     assert_eq!(desc.get(Key::AllocateMacAddress), Some(&Value::Bool(false)));
@@ -183,39 +187,39 @@ fn false_booleans_are_left_out_but_allocate_mac_false_is_sent() {
 #[test]
 fn getters_return_what_was_set() {
     let config = ranged()
-        .interface_id(uuid(3))
-        .allocate_mac_address(false)
-        .isolation(true)
-        .tso(true)
-        .checksum_offload(true)
-        .virtio_header(true)
-        .mtu(1500)
-        .nat66_prefix(ula());
+        .with_interface_id(uuid(3))
+        .with_allocate_mac_address(false)
+        .with_isolation(true)
+        .with_tso(true)
+        .with_checksum_offload(true)
+        .with_virtio_header(true)
+        .with_mtu(1500)
+        .with_nat66_prefix(ula());
     assert_eq!(config.mode(), Mode::Shared);
     assert_eq!(config.bridged_interface(), None);
-    assert_eq!(config.get_interface_id(), Some(uuid(3)));
-    assert_eq!(config.get_allocate_mac_address(), Some(false));
-    assert!(config.get_isolation() && config.get_tso());
-    assert!(config.get_checksum_offload() && config.get_virtio_header());
-    assert_eq!(config.get_mtu(), Some(1500));
-    assert_eq!(config.get_start_address(), Some(ip(192, 168, 64, 1)));
-    assert_eq!(config.get_end_address(), Some(ip(192, 168, 64, 100)));
-    assert_eq!(config.get_subnet_mask(), Some(mask24()));
-    assert_eq!(config.get_nat66_prefix(), Some(ula()));
+    assert_eq!(config.interface_id(), Some(uuid(3)));
+    assert_eq!(config.allocate_mac_address(), Some(false));
+    assert!(config.isolation() && config.tso());
+    assert!(config.checksum_offload() && config.virtio_header());
+    assert_eq!(config.mtu(), Some(1500));
+    assert_eq!(config.start_address(), Some(ip(192, 168, 64, 1)));
+    assert_eq!(config.end_address(), Some(ip(192, 168, 64, 100)));
+    assert_eq!(config.subnet_mask(), Some(mask24()));
+    assert_eq!(config.nat66_prefix(), Some(ula()));
     let host = InterfaceConfig::host()
-        .network_identifier(uuid(4))
-        .host_address(ip(10, 0, 0, 1))
-        .host_subnet_mask(mask24())
-        .host_ipv6_address(Ipv6Addr::LOCALHOST);
-    assert_eq!(host.get_network_identifier(), Some(uuid(4)));
-    assert_eq!(host.get_host_address(), Some(ip(10, 0, 0, 1)));
-    assert_eq!(host.get_host_subnet_mask(), Some(mask24()));
-    assert_eq!(host.get_host_ipv6_address(), Some(Ipv6Addr::LOCALHOST));
+        .with_network_identifier(uuid(4))
+        .with_host_address(ip(10, 0, 0, 1))
+        .with_host_subnet_mask(mask24())
+        .with_host_ipv6_address(Ipv6Addr::LOCALHOST);
+    assert_eq!(host.network_identifier(), Some(uuid(4)));
+    assert_eq!(host.host_address(), Some(ip(10, 0, 0, 1)));
+    assert_eq!(host.host_subnet_mask(), Some(mask24()));
+    assert_eq!(host.host_ipv6_address(), Some(Ipv6Addr::LOCALHOST));
     let plain = InterfaceConfig::shared();
-    assert_eq!(plain.get_allocate_mac_address(), None);
-    assert!(!plain.get_isolation() && !plain.get_tso());
-    assert!(!plain.get_checksum_offload() && !plain.get_virtio_header());
-    assert_eq!(plain.get_mtu(), None);
+    assert_eq!(plain.allocate_mac_address(), None);
+    assert!(!plain.isolation() && !plain.tso());
+    assert!(!plain.checksum_offload() && !plain.virtio_header());
+    assert_eq!(plain.mtu(), None);
 }
 
 #[test]
@@ -234,22 +238,32 @@ fn every_private_range_passes() {
             ip(255, 255, 255, 252),
         ),
     ] {
-        let config = InterfaceConfig::host().address_range(start, end, mask);
+        let config = InterfaceConfig::host().with_address_range(start, end, mask);
         assert!(config.validate(ALL).is_ok(), "{start}-{end}/{mask}");
     }
 }
 
 #[test]
 fn mtu_bounds_pass() {
-    assert!(InterfaceConfig::shared().mtu(MIN_MTU).validate(ALL).is_ok());
-    assert!(InterfaceConfig::host().mtu(MAX_MTU).validate(ALL).is_ok());
+    assert!(
+        InterfaceConfig::shared()
+            .with_mtu(MIN_MTU)
+            .validate(ALL)
+            .is_ok()
+    );
+    assert!(
+        InterfaceConfig::host()
+            .with_mtu(MAX_MTU)
+            .validate(ALL)
+            .is_ok()
+    );
 }
 
 // ---- one test per rule ----
 
 #[test]
 fn range_needs_all_three() {
-    let config = InterfaceConfig::shared().start_address(ip(192, 168, 9, 1));
+    let config = InterfaceConfig::shared().with_start_address(ip(192, 168, 9, 1));
     assert_eq!(
         config_error(&config),
         ConfigError::IncompleteRange {
@@ -262,8 +276,8 @@ fn range_needs_all_three() {
 #[test]
 fn range_needs_the_mask() {
     let config = InterfaceConfig::shared()
-        .start_address(ip(192, 168, 9, 1))
-        .end_address(ip(192, 168, 9, 9));
+        .with_start_address(ip(192, 168, 9, 1))
+        .with_end_address(ip(192, 168, 9, 9));
     assert_eq!(
         config_error(&config),
         ConfigError::IncompleteRange {
@@ -275,8 +289,11 @@ fn range_needs_the_mask() {
 
 #[test]
 fn range_reversed() {
-    let config =
-        InterfaceConfig::shared().address_range(ip(192, 168, 9, 50), ip(192, 168, 9, 10), mask24());
+    let config = InterfaceConfig::shared().with_address_range(
+        ip(192, 168, 9, 50),
+        ip(192, 168, 9, 10),
+        mask24(),
+    );
     assert_eq!(
         config_error(&config),
         ConfigError::RangeReversed {
@@ -289,7 +306,7 @@ fn range_reversed() {
 #[test]
 fn range_without_dhcp_addresses() {
     let a = ip(192, 168, 9, 1);
-    let config = InterfaceConfig::shared().address_range(a, a, mask24());
+    let config = InterfaceConfig::shared().with_address_range(a, a, mask24());
     assert_eq!(
         config_error(&config),
         ConfigError::RangeReversed { start: a, end: a }
@@ -299,7 +316,8 @@ fn range_without_dhcp_addresses() {
 #[test]
 fn subnet_mask_not_contiguous() {
     let mask = ip(255, 0, 255, 0);
-    let config = InterfaceConfig::shared().address_range(ip(10, 0, 0, 1), ip(10, 0, 0, 9), mask);
+    let config =
+        InterfaceConfig::shared().with_address_range(ip(10, 0, 0, 1), ip(10, 0, 0, 9), mask);
     assert_eq!(
         config_error(&config),
         ConfigError::NonContiguousMask {
@@ -312,7 +330,8 @@ fn subnet_mask_not_contiguous() {
 #[test]
 fn subnet_too_small() {
     let mask = ip(255, 255, 255, 254);
-    let config = InterfaceConfig::shared().address_range(ip(10, 0, 0, 1), ip(10, 0, 0, 2), mask);
+    let config =
+        InterfaceConfig::shared().with_address_range(ip(10, 0, 0, 1), ip(10, 0, 0, 2), mask);
     assert_eq!(
         config_error(&config),
         ConfigError::SubnetTooSmall {
@@ -324,8 +343,11 @@ fn subnet_too_small() {
 
 #[test]
 fn end_outside_subnet() {
-    let config =
-        InterfaceConfig::shared().address_range(ip(192, 168, 9, 1), ip(192, 168, 10, 9), mask24());
+    let config = InterfaceConfig::shared().with_address_range(
+        ip(192, 168, 9, 1),
+        ip(192, 168, 10, 9),
+        mask24(),
+    );
     assert_eq!(
         config_error(&config),
         ConfigError::AddressOutsideSubnet {
@@ -338,8 +360,11 @@ fn end_outside_subnet() {
 
 #[test]
 fn start_is_network_address() {
-    let config =
-        InterfaceConfig::shared().address_range(ip(192, 168, 9, 0), ip(192, 168, 9, 9), mask24());
+    let config = InterfaceConfig::shared().with_address_range(
+        ip(192, 168, 9, 0),
+        ip(192, 168, 9, 9),
+        mask24(),
+    );
     assert!(matches!(
         config_error(&config),
         ConfigError::ReservedAddress { address, .. } if address == ip(192, 168, 9, 0)
@@ -348,8 +373,11 @@ fn start_is_network_address() {
 
 #[test]
 fn end_is_broadcast_address() {
-    let config =
-        InterfaceConfig::shared().address_range(ip(192, 168, 9, 1), ip(192, 168, 9, 255), mask24());
+    let config = InterfaceConfig::shared().with_address_range(
+        ip(192, 168, 9, 1),
+        ip(192, 168, 9, 255),
+        mask24(),
+    );
     assert!(matches!(
         config_error(&config),
         ConfigError::ReservedAddress { address, .. } if address == ip(192, 168, 9, 255)
@@ -358,7 +386,8 @@ fn end_is_broadcast_address() {
 
 #[test]
 fn start_not_private() {
-    let config = InterfaceConfig::host().address_range(ip(8, 8, 8, 1), ip(8, 8, 8, 9), mask24());
+    let config =
+        InterfaceConfig::host().with_address_range(ip(8, 8, 8, 1), ip(8, 8, 8, 9), mask24());
     assert_eq!(
         config_error(&config),
         ConfigError::NotPrivateRange {
@@ -369,7 +398,7 @@ fn start_not_private() {
 
 #[test]
 fn end_not_private() {
-    let config = InterfaceConfig::shared().address_range(
+    let config = InterfaceConfig::shared().with_address_range(
         ip(172, 31, 255, 1),
         ip(172, 32, 0, 9),
         ip(255, 0, 0, 0),
@@ -384,8 +413,11 @@ fn end_not_private() {
 
 #[test]
 fn subnet_reaches_outside_private_range() {
-    let config =
-        InterfaceConfig::shared().address_range(ip(10, 0, 0, 1), ip(10, 0, 0, 9), ip(240, 0, 0, 0));
+    let config = InterfaceConfig::shared().with_address_range(
+        ip(10, 0, 0, 1),
+        ip(10, 0, 0, 9),
+        ip(240, 0, 0, 0),
+    );
     assert_eq!(
         config_error(&config),
         ConfigError::SubnetNotPrivate {
@@ -423,7 +455,7 @@ fn nat66_prefix_not_slash64() {
 
 #[test]
 fn mtu_too_small() {
-    let config = InterfaceConfig::shared().mtu(1279);
+    let config = InterfaceConfig::shared().with_mtu(1279);
     assert_eq!(
         config_error(&config),
         ConfigError::MtuOutOfRange {
@@ -436,7 +468,7 @@ fn mtu_too_small() {
 
 #[test]
 fn mtu_too_large() {
-    let config = InterfaceConfig::host().mtu(16385);
+    let config = InterfaceConfig::host().with_mtu(16385);
     assert_eq!(
         config_error(&config),
         ConfigError::MtuOutOfRange {
@@ -449,15 +481,15 @@ fn mtu_too_large() {
 
 #[test]
 fn mtu_in_bridged_mode() {
-    let config = InterfaceConfig::bridged("en0").mtu(1500);
+    let config = InterfaceConfig::bridged("en0").with_mtu(1500);
     assert_eq!(config_error(&config), ConfigError::MtuInBridgedMode);
 }
 
 #[test]
 fn virtio_header_with_checksum_offload() {
     let config = InterfaceConfig::shared()
-        .virtio_header(true)
-        .checksum_offload(true);
+        .with_virtio_header(true)
+        .with_checksum_offload(true);
     assert_eq!(
         config_error(&config),
         ConfigError::VirtioHeaderWithChecksumOffload
@@ -494,8 +526,8 @@ fn interface_name_too_long() {
 #[test]
 fn host_address_without_network_identifier() {
     let config = InterfaceConfig::host()
-        .host_address(ip(10, 0, 0, 1))
-        .host_subnet_mask(mask24());
+        .with_host_address(ip(10, 0, 0, 1))
+        .with_host_subnet_mask(mask24());
     assert_eq!(
         config_error(&config),
         ConfigError::WithoutNetworkIdentifier {
@@ -506,7 +538,7 @@ fn host_address_without_network_identifier() {
 
 #[test]
 fn host_ipv6_address_without_network_identifier() {
-    let config = InterfaceConfig::host().host_ipv6_address("fd00::1".parse().unwrap());
+    let config = InterfaceConfig::host().with_host_ipv6_address("fd00::1".parse().unwrap());
     assert_eq!(
         config_error(&config),
         ConfigError::WithoutNetworkIdentifier {
@@ -517,7 +549,7 @@ fn host_ipv6_address_without_network_identifier() {
 
 #[test]
 fn host_address_without_mask() {
-    let config = host_net().host_address(ip(10, 0, 0, 1));
+    let config = host_net().with_host_address(ip(10, 0, 0, 1));
     assert_eq!(
         config_error(&config),
         ConfigError::IncompleteHostAddress {
@@ -529,7 +561,7 @@ fn host_address_without_mask() {
 
 #[test]
 fn host_mask_without_address() {
-    let config = host_net().host_subnet_mask(mask24());
+    let config = host_net().with_host_subnet_mask(mask24());
     assert_eq!(
         config_error(&config),
         ConfigError::IncompleteHostAddress {
@@ -543,8 +575,8 @@ fn host_mask_without_address() {
 fn host_mask_not_contiguous() {
     let mask = ip(255, 255, 0, 255);
     let config = host_net()
-        .host_address(ip(10, 0, 0, 1))
-        .host_subnet_mask(mask);
+        .with_host_address(ip(10, 0, 0, 1))
+        .with_host_subnet_mask(mask);
     assert_eq!(
         config_error(&config),
         ConfigError::NonContiguousMask {
@@ -558,8 +590,8 @@ fn host_mask_not_contiguous() {
 fn host_subnet_too_small() {
     let mask = ip(255, 255, 255, 255);
     let config = host_net()
-        .host_address(ip(10, 0, 0, 1))
-        .host_subnet_mask(mask);
+        .with_host_address(ip(10, 0, 0, 1))
+        .with_host_subnet_mask(mask);
     assert_eq!(
         config_error(&config),
         ConfigError::SubnetTooSmall {
@@ -572,8 +604,8 @@ fn host_subnet_too_small() {
 #[test]
 fn host_address_is_broadcast_address() {
     let config = host_net()
-        .host_address(ip(10, 0, 0, 255))
-        .host_subnet_mask(mask24());
+        .with_host_address(ip(10, 0, 0, 255))
+        .with_host_subnet_mask(mask24());
     assert!(matches!(
         config_error(&config),
         ConfigError::ReservedAddress { address, .. } if address == ip(10, 0, 0, 255)
@@ -582,7 +614,7 @@ fn host_address_is_broadcast_address() {
 
 #[test]
 fn nat66_prefix_in_host_mode() {
-    let config = InterfaceConfig::host().nat66_prefix(ula());
+    let config = InterfaceConfig::host().with_nat66_prefix(ula());
     assert_eq!(
         config_error(&config),
         ConfigError::OptionNotForMode {
@@ -594,7 +626,7 @@ fn nat66_prefix_in_host_mode() {
 
 #[test]
 fn network_identifier_in_shared_mode() {
-    let config = InterfaceConfig::shared().network_identifier(uuid(1));
+    let config = InterfaceConfig::shared().with_network_identifier(uuid(1));
     assert_eq!(
         config_error(&config),
         ConfigError::OptionNotForMode {
@@ -606,7 +638,7 @@ fn network_identifier_in_shared_mode() {
 
 #[test]
 fn host_ipv6_address_in_bridged_mode() {
-    let config = InterfaceConfig::bridged("en0").host_ipv6_address(Ipv6Addr::LOCALHOST);
+    let config = InterfaceConfig::bridged("en0").with_host_ipv6_address(Ipv6Addr::LOCALHOST);
     assert_eq!(
         config_error(&config),
         ConfigError::OptionNotForMode {
@@ -618,7 +650,7 @@ fn host_ipv6_address_in_bridged_mode() {
 
 #[test]
 fn range_in_bridged_mode() {
-    let config = InterfaceConfig::bridged("en0").address_range(
+    let config = InterfaceConfig::bridged("en0").with_address_range(
         ip(192, 168, 9, 1),
         ip(192, 168, 9, 9),
         mask24(),
@@ -642,7 +674,7 @@ fn range_in_bridged_mode() {
 
 #[test]
 fn checksum_offload_needs_macos_12() {
-    let config = InterfaceConfig::shared().checksum_offload(true);
+    let config = InterfaceConfig::shared().with_checksum_offload(true);
     match config.validate(Capabilities::BASELINE) {
         Err(Error::Unsupported { since, .. }) => assert_eq!(since, "macOS 12.0"),
         other => panic!("expected Unsupported, got {other:?}"),
@@ -653,7 +685,7 @@ fn checksum_offload_needs_macos_12() {
 
 #[test]
 fn virtio_header_needs_macos_15_4() {
-    let config = InterfaceConfig::shared().virtio_header(true);
+    let config = InterfaceConfig::shared().with_virtio_header(true);
     match config.validate(Capabilities::ALL.without(Feature::VirtioHeader)) {
         Err(Error::Unsupported { since, .. }) => assert_eq!(since, "macOS 15.4"),
         other => panic!("expected Unsupported, got {other:?}"),
@@ -662,7 +694,9 @@ fn virtio_header_needs_macos_15_4() {
 
 #[test]
 fn config_errors_come_before_capability_errors() {
-    let config = InterfaceConfig::shared().checksum_offload(true).mtu(1);
+    let config = InterfaceConfig::shared()
+        .with_checksum_offload(true)
+        .with_mtu(1);
     assert!(matches!(
         config.validate(Capabilities::BASELINE),
         Err(Error::Config(ConfigError::MtuOutOfRange { .. }))

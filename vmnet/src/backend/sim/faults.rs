@@ -23,18 +23,18 @@ pub const DEFAULT_REORDER_HOLD: Duration = Duration::from_millis(10);
 /// as always (`SegmentStats::runts`) and are not counted here. Every other frame gets the next
 /// **frame number** `n` of the segment (0, 1, 2, …, across all senders), and then, in order:
 ///
-/// 1. **Loss**: lost with probability [`loss`](Self::loss); nothing else happens to it.
-/// 2. **Corruption**: with probability [`corrupt`](Self::corrupt), exactly one bit of one
+/// 1. **Loss**: lost with probability [`loss`](Self::with_loss); nothing else happens to it.
+/// 2. **Corruption**: with probability [`corrupt`](Self::with_corrupt), exactly one bit of one
 ///    byte after the 14-byte Ethernet header is flipped (the headers, so the destination and
 ///    source, are intact; the frame keeps its length). A frame with no byte after the header
 ///    is never corrupted.
-/// 3. **Reordering**: with probability [`reorder`](Self::reorder) the frame is held back and
+/// 3. **Reordering**: with probability [`reorder`](Self::with_reorder) the frame is held back and
 ///    delivered right after the next frame that leaves this stage, unless the previous frame
 ///    was itself held back (so two frames never trade places with the same frame). If no
-///    frame follows within the [hold time](Self::reorder_hold), the held frame goes out
+///    frame follows within the [hold time](Self::with_reorder_hold), the held frame goes out
 ///    alone, late and in order.
-/// 4. **Delay**: the frame waits the [delay](Self::delay) (fixed, or drawn uniformly from a
-///    [range](Self::delay_between)) and is then delivered by the segment's fault thread. With
+/// 4. **Delay**: the frame waits the [delay](Self::with_delay) (fixed, or drawn uniformly from a
+///    [range](Self::with_delay_between)) and is then delivered by the segment's fault thread. With
 ///    a range, a frame can overtake one sent before it, as with jitter on a real link.
 ///
 /// # Determinism
@@ -58,7 +58,7 @@ pub const DEFAULT_REORDER_HOLD: Duration = Duration::from_millis(10);
 /// use vmnet::InterfaceConfig;
 /// use vmnet::sim::{Faults, Segment};
 ///
-/// let segment = Segment::builder().faults(Faults::new(7).loss(0.3)).build();
+/// let segment = Segment::builder().faults(Faults::new(7).with_loss(0.3)).build();
 /// let host = segment.host();
 /// let mut vm = segment.start(&InterfaceConfig::shared())?;
 /// let vm_mac = vm.parameters().mac_address().unwrap();
@@ -132,11 +132,11 @@ impl Faults {
     /// use vmnet::sim::Faults;
     ///
     /// let faults = Faults::new(42)
-    ///     .loss(0.1)
-    ///     .corrupt(0.01)
-    ///     .delay(Duration::from_millis(2))
-    ///     .reorder(0.05);
-    /// assert_eq!(faults.get_loss(), 0.1);
+    ///     .with_loss(0.1)
+    ///     .with_corrupt(0.01)
+    ///     .with_delay(Duration::from_millis(2))
+    ///     .with_reorder(0.05);
+    /// assert_eq!(faults.loss(), 0.1);
     /// assert!(!Faults::new(42).is_active());
     /// ```
     #[must_use]
@@ -158,7 +158,7 @@ impl Faults {
     /// If `probability` is not within 0 to 1.
     #[must_use]
     #[track_caller]
-    pub fn loss(mut self, probability: f64) -> Self {
+    pub fn with_loss(mut self, probability: f64) -> Self {
         self.loss = checked(probability, "loss");
         self
     }
@@ -170,15 +170,15 @@ impl Faults {
     /// If `probability` is not within 0 to 1.
     #[must_use]
     #[track_caller]
-    pub fn corrupt(mut self, probability: f64) -> Self {
+    pub fn with_corrupt(mut self, probability: f64) -> Self {
         self.corrupt = checked(probability, "corrupt");
         self
     }
 
     /// A fixed extra latency of every frame (default none).
     #[must_use]
-    pub fn delay(self, delay: Duration) -> Self {
-        self.delay_between(delay, delay)
+    pub fn with_delay(self, delay: Duration) -> Self {
+        self.with_delay_between(delay, delay)
     }
 
     /// An extra latency of every frame drawn uniformly from `min` to `max` inclusive (at
@@ -188,7 +188,7 @@ impl Faults {
     /// If `min` exceeds `max`, or `max` exceeds `u64::MAX` nanoseconds (584 years).
     #[must_use]
     #[track_caller]
-    pub fn delay_between(mut self, min: Duration, max: Duration) -> Self {
+    pub fn with_delay_between(mut self, min: Duration, max: Duration) -> Self {
         assert!(
             min <= max,
             "Faults::delay_between: min {min:?} > max {max:?}"
@@ -209,7 +209,7 @@ impl Faults {
     /// If `probability` is not within 0 to 1.
     #[must_use]
     #[track_caller]
-    pub fn reorder(mut self, probability: f64) -> Self {
+    pub fn with_reorder(mut self, probability: f64) -> Self {
         self.reorder = checked(probability, "reorder");
         self
     }
@@ -217,38 +217,38 @@ impl Faults {
     /// How long a frame held back for reordering waits for a successor before it goes out
     /// alone (default [`DEFAULT_REORDER_HOLD`]).
     #[must_use]
-    pub fn reorder_hold(mut self, hold: Duration) -> Self {
+    pub fn with_reorder_hold(mut self, hold: Duration) -> Self {
         self.reorder_hold = hold;
         self
     }
 
     /// The seed.
-    pub fn get_seed(&self) -> u64 {
+    pub fn seed(&self) -> u64 {
         self.seed
     }
 
     /// The probability of loss.
-    pub fn get_loss(&self) -> f64 {
+    pub fn loss(&self) -> f64 {
         self.loss
     }
 
     /// The probability of corruption.
-    pub fn get_corrupt(&self) -> f64 {
+    pub fn corrupt(&self) -> f64 {
         self.corrupt
     }
 
     /// The range of the extra latency (both ends zero when there is none).
-    pub fn get_delay(&self) -> (Duration, Duration) {
+    pub fn delay(&self) -> (Duration, Duration) {
         (self.delay_min, self.delay_max)
     }
 
     /// The probability of reordering.
-    pub fn get_reorder(&self) -> f64 {
+    pub fn reorder(&self) -> f64 {
         self.reorder
     }
 
     /// How long a held-back frame waits for a successor.
-    pub fn get_reorder_hold(&self) -> Duration {
+    pub fn reorder_hold(&self) -> Duration {
         self.reorder_hold
     }
 
@@ -385,7 +385,12 @@ mod tests {
     #[test]
     fn probabilities_zero_and_one_are_never_and_always() {
         let never = Draws::new(&Faults::new(1));
-        let always = Draws::new(&Faults::new(1).loss(1.0).corrupt(1.0).reorder(1.0));
+        let always = Draws::new(
+            &Faults::new(1)
+                .with_loss(1.0)
+                .with_corrupt(1.0)
+                .with_reorder(1.0),
+        );
         for n in 0..1000 {
             let f = never.fate(n, 60);
             assert!(!f.lost && f.corrupt.is_none() && !f.reorder && f.delay.is_zero());
@@ -396,8 +401,13 @@ mod tests {
 
     #[test]
     fn a_stream_does_not_depend_on_the_others() {
-        let a = Draws::new(&Faults::new(9).loss(0.5));
-        let b = Draws::new(&Faults::new(9).loss(0.5).corrupt(0.5).reorder(0.5));
+        let a = Draws::new(&Faults::new(9).with_loss(0.5));
+        let b = Draws::new(
+            &Faults::new(9)
+                .with_loss(0.5)
+                .with_corrupt(0.5)
+                .with_reorder(0.5),
+        );
         for n in 0..1000 {
             assert_eq!(a.fate(n, 60).lost, b.fate(n, 60).lost);
         }
@@ -407,7 +417,11 @@ mod tests {
     fn corruption_flips_one_bit_after_the_header_and_delays_stay_in_range() {
         let min = Duration::from_micros(10);
         let max = Duration::from_micros(20);
-        let d = Draws::new(&Faults::new(3).corrupt(1.0).delay_between(min, max));
+        let d = Draws::new(
+            &Faults::new(3)
+                .with_corrupt(1.0)
+                .with_delay_between(min, max),
+        );
         for n in 0..1000 {
             let f = d.fate(n, 15 + (n as usize % 50));
             let (byte, mask) = f.corrupt.unwrap();
@@ -425,6 +439,6 @@ mod tests {
     #[test]
     #[should_panic(expected = "not within 0 to 1")]
     fn a_probability_above_one_panics() {
-        let _ = Faults::new(0).loss(1.5);
+        let _ = Faults::new(0).with_loss(1.5);
     }
 }

@@ -196,7 +196,7 @@ impl Impair {
             state.stats.reordered += 1;
             let copy = state.copy(frame);
             state.held = Some(Held {
-                deadline: now.checked_add(faults.get_reorder_hold()),
+                deadline: now.checked_add(faults.reorder_hold()),
                 delay: fate.delay,
                 from: from.clone(),
                 frame: copy,
@@ -379,8 +379,8 @@ impl SegmentBuilder {
     /// ```
     /// use vmnet::sim::{Faults, Segment};
     ///
-    /// let segment = Segment::builder().faults(Faults::new(7).loss(0.1)).build();
-    /// assert_eq!(segment.faults(), Some(Faults::new(7).loss(0.1)));
+    /// let segment = Segment::builder().faults(Faults::new(7).with_loss(0.1)).build();
+    /// assert_eq!(segment.faults(), Some(Faults::new(7).with_loss(0.1)));
     /// ```
     #[must_use]
     pub fn faults(mut self, faults: Faults) -> Self {
@@ -401,7 +401,7 @@ impl Segment {
     /// ```
     /// use vmnet::sim::{Faults, Segment};
     ///
-    /// let segment = Segment::builder().faults(Faults::new(1).loss(1.0)).build();
+    /// let segment = Segment::builder().faults(Faults::new(1).with_loss(1.0)).build();
     /// let mut frame = vec![0xff; 6];
     /// frame.extend_from_slice(&segment.host().mac().octets());
     /// frame.extend_from_slice(&[0x88, 0xb5, 1, 2, 3]);

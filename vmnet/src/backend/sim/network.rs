@@ -238,21 +238,21 @@ impl NetworkDriver for SimNetwork {
         let (network, mask) = (u32::from(s.subnet.0), u32::from(s.subnet.1));
         let mut config = match s.mode {
             Mode::Host => InterfaceConfig::host(),
-            _ => InterfaceConfig::shared().nat66_prefix(s.ipv6_prefix.0),
+            _ => InterfaceConfig::shared().with_nat66_prefix(s.ipv6_prefix.0),
         }
-        .address_range(
+        .with_address_range(
             Ipv4Addr::from(network + 1),
             Ipv4Addr::from((network | !mask) - 1),
             s.subnet.1,
         )
-        .mtu(s.mtu);
+        .with_mtu(s.mtu);
         for (key, value) in desc.iter() {
             let on = *value == Value::Bool(true);
             config = match key {
-                Key::AllocateMacAddress => config.allocate_mac_address(on),
-                Key::EnableTso => config.tso(on),
-                Key::EnableIsolation => config.isolation(on),
-                Key::EnableChecksumOffload => config.checksum_offload(on),
+                Key::AllocateMacAddress => config.with_allocate_mac_address(on),
+                Key::EnableTso => config.with_tso(on),
+                Key::EnableIsolation => config.with_isolation(on),
+                Key::EnableChecksumOffload => config.with_checksum_offload(on),
                 _ => config,
             };
         }

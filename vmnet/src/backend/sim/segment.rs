@@ -253,10 +253,10 @@ impl Segment {
     ) -> Result<Started> {
         let desc = config.validate(self.inner.capabilities)?;
         let params = Parameters::from_dictionary(&self.parameters_for(config, &desc))?
-            .with_virtio_header(config.get_virtio_header());
+            .with_virtio_header(config.virtio_header());
         let port = Arc::new(Port::new(
             params.mac_address(),
-            config.get_isolation(),
+            config.isolation(),
             params.max_packet_size(),
             self.inner.queue_capacity,
         ));
@@ -287,18 +287,18 @@ impl Segment {
         let mut params = Dictionary::new();
         // Interfaces without an id get a fresh one, scrambled so the MACs derived from it look
         // like vmnet's (random) and differ across segments.
-        let id = config.get_interface_id().unwrap_or_else(|| {
+        let id = config.interface_id().unwrap_or_else(|| {
             let seed = self.inner.id << 32 | n;
             Uuid::from_u128(u128::from(splitmix64(seed)) << 64 | u128::from(splitmix64(!seed)))
         });
         params.insert(Key::InterfaceId, Value::Uuid(id));
-        if config.get_allocate_mac_address() != Some(false) {
+        if config.allocate_mac_address() != Some(false) {
             let b = id.as_bytes();
             // Locally administered, unicast; derived from the id so it is stable for it.
             let mac = MacAddr::new([(b[10] & 0xfc) | 0x02, b[11], b[12], b[13], b[14], b[15]]);
             params.insert(Key::MacAddress, Value::String(mac.to_string()));
         }
-        let mtu = config.get_mtu().unwrap_or(DEFAULT_MTU);
+        let mtu = config.mtu().unwrap_or(DEFAULT_MTU);
         params.insert(Key::Mtu, Value::U64(mtu.into()));
         let mut max_packet = mtu as usize + ETHERNET_HEADER;
         if desc.get(Key::EnableTso) == Some(&Value::Bool(true)) {
@@ -311,9 +311,9 @@ impl Segment {
         }
         if config.mode() != Mode::Bridged {
             let (start, end, mask) = match (
-                config.get_start_address(),
-                config.get_end_address(),
-                config.get_subnet_mask(),
+                config.start_address(),
+                config.end_address(),
+                config.subnet_mask(),
             ) {
                 (Some(s), Some(e), Some(m)) => (s, e, m),
                 _ => (
@@ -327,7 +327,7 @@ impl Segment {
             params.insert(Key::SubnetMask, Value::String(mask.to_string()));
         }
         if config.mode() == Mode::Shared {
-            let prefix = config.get_nat66_prefix().unwrap_or(Ipv6Addr::new(
+            let prefix = config.nat66_prefix().unwrap_or(Ipv6Addr::new(
                 0xfd76,
                 0x6d6e,
                 0x6574,
