@@ -11,7 +11,8 @@ use std::net::Ipv4Addr;
 use std::process::ExitCode;
 
 use vmnet::{
-    InterfaceConfig, MacAddr, Mode, Network, NetworkConfiguration, PortForwardingRule, Protocol,
+    MacAddr, Network, NetworkConfiguration, NetworkInterfaceConfig, NetworkMode,
+    PortForwardingRule, Protocol,
 };
 
 fn run() -> vmnet::Result<()> {
@@ -20,21 +21,22 @@ fn run() -> vmnet::Result<()> {
         "network: {} (a network is a segment of its own)",
         vmnet::sim::NOTICE
     );
-    let mut config = NetworkConfiguration::new(Mode::Shared)?;
-    // The subnet is given by its first host address (see set_ipv4_subnet).
-    config.set_ipv4_subnet(
-        Ipv4Addr::new(192, 168, 77, 1),
-        Ipv4Addr::new(255, 255, 255, 0),
-    )?;
     let guest: MacAddr = "02:00:00:00:77:10".parse().expect("a valid MAC address");
-    config.add_dhcp_reservation(guest, Ipv4Addr::new(192, 168, 77, 10))?;
     let ssh = PortForwardingRule::new(
         Protocol::Tcp,
         2222,
         "192.168.77.10:22".parse().expect("valid"),
     );
-    config.add_port_forwarding_rule(&ssh)?;
+    // The subnet is given by its first host address (see with_ipv4_subnet).
+    let config = NetworkConfiguration::new(NetworkMode::Shared)
+        .with_ipv4_subnet(
+            Ipv4Addr::new(192, 168, 77, 1),
+            Ipv4Addr::new(255, 255, 255, 0),
+        )
+        .with_dhcp_reservation(guest, Ipv4Addr::new(192, 168, 77, 10))
+        .with_port_forwarding_rule(ssh);
 
+    // Checked here, then created: every setting is handed to vmnet in turn.
     let network = Network::new(&config)?;
     let (subnet, mask) = network.ipv4_subnet();
     let (prefix, len) = network.ipv6_prefix();
@@ -48,7 +50,7 @@ fn run() -> vmnet::Result<()> {
     }
     let again = Network::from_serialization(&serialized)?;
 
-    let iface = again.start_interface(&InterfaceConfig::shared())?;
+    let iface = again.start_interface(&NetworkInterfaceConfig::new())?;
     let p = iface.parameters();
     println!(
         "interface: MAC {}, MTU {}, gateway {}",

@@ -50,7 +50,7 @@
 //! |---|---|---|
 //! | operations (top) | `control`, `interface`, `network`, `system`, [`sim`], `async_io`, [`bridge`] | what starts, moves frames and controls: [`Control`] (port forwarding and the rest of what is not packet I/O, from any thread; it reaches the interface through a trait, so it imports no module that hands it out), [`Interface`] and its halves, [`Network`], [`capabilities()`], [`bridgeable_interfaces`], the simulator's public face (segments, their fault injection and pcap tap), async I/O, the socket bridge |
 //! | seam | `backend` (`apple`; `sim`, with `faults`, `impair` and `tap`; `unsupported`), `events` | one backend per platform behind the `Driver` traits, returning its own types; the simulator's segments, ports and networks, its seeded fault injection (`faults` says what to inject; `impair` applies it to each frame and feeds the taps) and its pcap capture (`tap`); the readiness notifier |
-//! | values (bottom) | `config`, `network::error`, `error`, `params`, `batch`, `descs`, `forwarding`, `capabilities`, `options`, `mode`, `limits`, [`keys`], `mac` | configurations and their errors, [`Error`], [`Parameters`], [`PacketBatch`], [`PortForwardingRule`] and its [`PortForwardingKey`], [`Capabilities`], [`StartOptions`], [`Mode`], [`MacAddr`] |
+//! | values (bottom) | `config`, `network::config`, `network::interface_config`, `network::error`, `error`, `params`, `batch`, `descs`, `forwarding`, `capabilities`, `options`, `mode`, `limits`, [`keys`], `mac` | configurations and their errors, [`Error`], [`Parameters`], [`PacketBatch`], [`PortForwardingRule`] and its [`PortForwardingKey`], [`Capabilities`], [`StartOptions`], [`Mode`] and [`NetworkMode`], [`NetworkConfiguration`] and [`NetworkInterfaceConfig`], [`MacAddr`] |
 //!
 //! `python3 shared/tools/import-cycles.py vmnet/src` (in the project's tooling) checks that the
 //! modules have no import cycle.
@@ -137,8 +137,10 @@ pub use forwarding::{IpFamily, PortForwardingKey, PortForwardingRule, Protocol, 
 pub use interface::{Interface, ReadHalf, WriteHalf};
 pub use limits::{MAX_MTU, MIN_MTU};
 pub use mac::{MacAddr, ParseMacAddrError};
-pub use mode::Mode;
-pub use network::{Network, NetworkConfigError, NetworkConfiguration, NetworkSerialization};
+pub use mode::{Mode, NetworkMode};
+pub use network::{
+    Network, NetworkConfigError, NetworkConfiguration, NetworkInterfaceConfig, NetworkSerialization,
+};
 pub use options::{
     DEFAULT_CONTROL_TIMEOUT, DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, StartOptions,
 };

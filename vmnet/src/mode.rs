@@ -37,3 +37,47 @@ impl fmt::Display for Mode {
         })
     }
 }
+
+/// The modes of a [`Network`](crate::Network) (macOS 26): vmnet creates shared and host
+/// networks only. Bridging is an interface's mode ([`InterfaceConfig::bridged`]), so a bridged
+/// network cannot be asked for.
+///
+/// [`InterfaceConfig::bridged`]: crate::InterfaceConfig::bridged
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NetworkMode {
+    /// A host-only network ([`Mode::Host`]).
+    Host,
+    /// A shared (NAT) network ([`Mode::Shared`]).
+    Shared,
+}
+
+impl From<NetworkMode> for Mode {
+    fn from(mode: NetworkMode) -> Self {
+        match mode {
+            NetworkMode::Host => Mode::Host,
+            NetworkMode::Shared => Mode::Shared,
+        }
+    }
+}
+
+impl TryFrom<Mode> for NetworkMode {
+    type Error = crate::network::error::NetworkConfigError;
+
+    /// # Errors
+    /// [`NetworkConfigError::BridgedNetwork`](crate::NetworkConfigError::BridgedNetwork)
+    /// for [`Mode::Bridged`].
+    fn try_from(mode: Mode) -> Result<Self, Self::Error> {
+        match mode {
+            Mode::Host => Ok(NetworkMode::Host),
+            Mode::Shared => Ok(NetworkMode::Shared),
+            Mode::Bridged => Err(crate::network::error::NetworkConfigError::BridgedNetwork),
+        }
+    }
+}
+
+impl fmt::Display for NetworkMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Mode::from(*self).fmt(f)
+    }
+}

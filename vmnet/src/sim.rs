@@ -12,8 +12,7 @@
 use crate::config::InterfaceConfig;
 use crate::error::Result;
 use crate::interface::Interface;
-use crate::mode::Mode;
-use crate::network::NetworkConfiguration;
+use crate::network::{Network, NetworkConfiguration};
 use crate::options::StartOptions;
 
 pub use crate::backend::sim::{
@@ -57,18 +56,8 @@ pub fn arp_request(
     frame
 }
 
-/// A simulated network configuration for a shared or host network, on the global segment's
-/// capabilities ([`Capabilities::ALL`](crate::Capabilities::ALL) unless changed). Same as
-/// `Segment::global().network_configuration(mode)`.
-///
-/// # Errors
-/// As for [`Segment::network_configuration`].
-pub fn network_configuration(mode: Mode) -> Result<NetworkConfiguration> {
-    Segment::global().network_configuration(mode)
-}
-
 /// The simulator's operations that make public objects: interfaces and network
-/// configurations on a segment.
+/// networks on a segment.
 impl Segment {
     /// Starts an interface on this segment.
     ///
@@ -93,15 +82,15 @@ impl Segment {
         })
     }
 
-    /// A configuration for a simulated network (macOS 26's network objects). The networks
-    /// created from it are new segments with this segment's capabilities.
+    /// Creates a simulated network (macOS 26's network objects) described by `config`: a new
+    /// segment with this segment's capabilities. [`Network::new`] does the same on the global
+    /// segment.
     ///
     /// # Errors
+    /// As for [`Network::new`]: what [`NetworkConfiguration::validate`] finds;
     /// [`Error::Unsupported`](crate::Error::Unsupported) if the segment lacks
-    /// [`Feature::NetworkObjects`](crate::Feature::NetworkObjects);
-    /// [`Error::NetworkConfig`](crate::Error::NetworkConfig)
-    /// ([`BridgedNetwork`](crate::NetworkConfigError::BridgedNetwork)) for bridged mode.
-    pub fn network_configuration(&self, mode: Mode) -> Result<NetworkConfiguration> {
-        NetworkConfiguration::with_driver(mode, |mode| self.network_config_driver(mode))
+    /// [`Feature::NetworkObjects`](crate::Feature::NetworkObjects).
+    pub fn network(&self, config: &NetworkConfiguration) -> Result<Network> {
+        Network::with_driver(config, |mode| self.network_config_driver(mode))
     }
 }

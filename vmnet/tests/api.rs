@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use common::backend::Net;
 use common::{SOON, frame, within};
 use vmnet::{
-    Control, Error, Feature, Interface, InterfaceConfig, IpFamily, MacAddr, Mode, Network,
-    PacketBatch, PortForwardingKey, PortForwardingRule, Protocol, Uuid,
+    Control, Error, Feature, Interface, InterfaceConfig, IpFamily, MacAddr, Network,
+    NetworkConfiguration, NetworkInterfaceConfig, NetworkMode, PacketBatch, PortForwardingKey,
+    PortForwardingRule, Protocol, Uuid,
 };
 
 fn mac_of(iface: &Interface) -> MacAddr {
@@ -178,13 +179,13 @@ fn features_follow_the_system_and_are_refused_before_starting() {
         }
         Err(e) => panic!("IPv6 rule: unexpected {e}"),
     }
-    match net.network_configuration(Mode::Shared) {
+    match net.network(&NetworkConfiguration::new(NetworkMode::Shared)) {
         Ok(_) => assert!(caps.has(Feature::NetworkObjects)),
         Err(Error::Unsupported { since, .. }) => {
             assert!(!caps.has(Feature::NetworkObjects));
             assert_eq!(since, "macOS 26.0");
         }
-        Err(e) => panic!("network configuration: unexpected {e}"),
+        Err(e) => panic!("network: unexpected {e}"),
     }
 }
 
@@ -717,14 +718,11 @@ fn networks_host_interfaces_and_travel_as_serializations() {
     if !net.capabilities().has(Feature::NetworkObjects) {
         return; // Refusal before macOS 26 is checked in features_follow_the_system…
     }
-    let mut config = net.network_configuration(Mode::Shared).unwrap();
-    config
-        .set_ipv4_subnet(
-            Ipv4Addr::new(192, 168, 77, 1),
-            Ipv4Addr::new(255, 255, 255, 0),
-        )
-        .unwrap();
-    let network = Network::new(&config).unwrap();
+    let config = NetworkConfiguration::new(NetworkMode::Shared).with_ipv4_subnet(
+        Ipv4Addr::new(192, 168, 77, 1),
+        Ipv4Addr::new(255, 255, 255, 0),
+    );
+    let network = net.network(&config).unwrap();
     assert_eq!(
         network.ipv4_subnet(),
         (
@@ -735,10 +733,14 @@ fn networks_host_interfaces_and_travel_as_serializations() {
     let (prefix, len) = network.ipv6_prefix();
     assert_eq!((prefix.segments()[0] & 0xff00, len), (0xfd00, 64));
 
-    let mut a = network.start_interface(&InterfaceConfig::shared()).unwrap();
+    let mut a = network
+        .start_interface(&NetworkInterfaceConfig::new())
+        .unwrap();
     let serialized = network.serialize().unwrap();
     let again = Network::from_serialization(&serialized).unwrap();
-    let mut b = again.start_interface(&InterfaceConfig::shared()).unwrap();
+    let mut b = again
+        .start_interface(&NetworkInterfaceConfig::new())
+        .unwrap();
     drop((network, again, serialized));
     // Both interfaces are on the same network: a frame from one reaches the other.
     let (ma, mb) = (mac_of(&a), mac_of(&b));

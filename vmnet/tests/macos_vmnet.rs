@@ -88,15 +88,13 @@ fn port_forwarding_round_trip_on_a_shared_interface() {
 #[test]
 #[ignore = "needs macOS 26, and root or the virtualization entitlement"]
 fn network_objects_round_trip_on_macos_26() {
-    use vmnet::{Mode, Network, NetworkConfiguration};
+    use vmnet::{Network, NetworkConfiguration, NetworkInterfaceConfig, NetworkMode};
     if !vmnet::capabilities().has(Feature::NetworkObjects) {
         eprintln!("skipped: this macOS has no network objects");
         return;
     }
-    let mut config = NetworkConfiguration::new(Mode::Shared).expect("configuration");
-    config
-        .set_ipv4_subnet([192, 168, 77, 1].into(), [255, 255, 255, 0].into())
-        .expect("subnet");
+    let config = NetworkConfiguration::new(NetworkMode::Shared)
+        .with_ipv4_subnet([192, 168, 77, 1].into(), [255, 255, 255, 0].into());
     let network = Network::new(&config).expect("network");
     assert_eq!(
         network.ipv4_subnet().0,
@@ -106,7 +104,7 @@ fn network_objects_round_trip_on_macos_26() {
     assert!(serialized.as_raw().is_some());
     let again = Network::from_serialization(&serialized).expect("deserialize");
     let iface = again
-        .start_interface(&InterfaceConfig::shared())
+        .start_interface(&NetworkInterfaceConfig::new())
         .expect("start on network");
     assert!(iface.parameters().mac_address().is_some());
     iface.stop().expect("stop");

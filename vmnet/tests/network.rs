@@ -13,7 +13,8 @@ use common::backend::Net;
 use common::{SOON, frame};
 use vmnet::{
     Error, Feature, InterfaceConfig, MacAddr, Mode, Network, NetworkConfigError,
-    NetworkConfiguration, PortForwardingRule, Protocol, RuleError, Status,
+    NetworkConfiguration, NetworkInterfaceConfig, NetworkMode, Operation, PortForwardingRule,
+    Protocol, RuleError, Status,
 };
 
 fn ip(a: u8, b: u8, c: u8, d: u8) -> Ipv4Addr {
@@ -23,18 +24,30 @@ fn ip(a: u8, b: u8, c: u8, d: u8) -> Ipv4Addr {
 const MASK24: Ipv4Addr = Ipv4Addr::new(255, 255, 255, 0);
 
 /// A new configuration in `mode`, or `None` where the system has no network objects.
-fn config(net: &Net, mode: Mode) -> Option<NetworkConfiguration> {
-    if !net.capabilities().has(Feature::NetworkObjects) {
-        return None;
-    }
-    Some(net.network_configuration(mode).unwrap())
+fn config(net: &Net, mode: NetworkMode) -> Option<NetworkConfiguration> {
+    net.capabilities()
+        .has(Feature::NetworkObjects)
+        .then(|| NetworkConfiguration::new(mode))
 }
 
-fn net_err(r: vmnet::Result<()>) -> NetworkConfigError {
-    match r {
+/// The rule `config` breaks: `validate` finds it, and creating the network refuses it the
+/// same way, before vmnet is called.
+fn net_err(net: &Net, config: &NetworkConfiguration) -> NetworkConfigError {
+    let found = match config.validate() {
         Err(Error::NetworkConfig(e)) => e,
         other => panic!("expected a NetworkConfigError, got {other:?}"),
+    };
+    match net.network(config) {
+        Err(Error::NetworkConfig(e)) => assert_eq!(e, found),
+        other => panic!("expected Network::new to refuse with {found:?}, got {other:?}"),
     }
+    found
+}
+
+/// `config` passes the checks and vmnet creates its network.
+fn creates(net: &Net, config: &NetworkConfiguration) -> Network {
+    config.validate().unwrap();
+    net.network(config).unwrap()
 }
 
 #[test]
@@ -101,46 +114,47 @@ fn ipv6_port_forwarding_needs_macos_12() {
 }
 
 #[test]
-fn bridged_networks_are_refused() {
-    let net = Net::new();
-    if !net.capabilities().has(Feature::NetworkObjects) {
-        return;
-    }
-    assert!(matches!(
-        net.network_configuration(Mode::Bridged),
-        Err(Error::NetworkConfig(NetworkConfigError::BridgedNetwork))
-    ));
+fn bridged_networks_cannot_be_asked_for() {
+    // NetworkMode has no bridged variant; converting a Mode says why.
+    assert_eq!(
+        NetworkMode::try_from(Mode::Bridged),
+        Err(NetworkConfigError::BridgedNetwork)
+    );
+    assert_eq!(NetworkMode::try_from(Mode::Host), Ok(NetworkMode::Host));
+    assert_eq!(Mode::from(NetworkMode::Shared), Mode::Shared);
 }
 
 #[test]
 fn external_interface_rules() {
     let net = Net::new();
-    let Some(mut host) = config(&net, Mode::Host) else {
+    let Some(host) = config(&net, NetworkMode::Host) else {
         return;
     };
     assert_eq!(
-        net_err(host.set_external_interface("en0")),
+        net_err(&net, &host.with_external_interface("en0")),
         NetworkConfigError::ExternalInterfaceInHostMode
     );
-    let mut shared = config(&net, Mode::Shared).unwrap();
+    let shared = config(&net, NetworkMode::Shared).unwrap();
     for bad in ["", "a-very-long-ifname", "en\u{0}0"] {
         assert!(matches!(
-            net_err(shared.set_external_interface(bad)),
+            net_err(&net, &shared.clone().with_external_interface(bad)),
             NetworkConfigError::InvalidInterfaceName { .. }
         ));
     }
-    shared.set_external_interface("en0").unwrap();
+    let en0 = shared.with_external_interface("en0");
+    assert_eq!(en0.external_interface(), Some("en0"));
+    creates(&net, &en0);
 }
 
 #[test]
 fn subnet_mask_must_be_contiguous_and_leave_room() {
     let net = Net::new();
-    let Some(mut c) = config(&net, Mode::Shared) else {
+    let Some(c) = config(&net, NetworkMode::Shared) else {
         return;
     };
     for mask in [ip(255, 0, 255, 0), ip(255, 255, 255, 254)] {
         assert_eq!(
-            net_err(c.set_ipv4_subnet(ip(192, 168, 77, 1), mask)),
+            net_err(&net, &c.clone().with_ipv4_subnet(ip(192, 168, 77, 1), mask)),
             NetworkConfigError::InvalidSubnetMask { mask }
         );
     }
@@ -149,18 +163,21 @@ fn subnet_mask_must_be_contiguous_and_leave_room() {
 #[test]
 fn subnet_network_address_form_is_refused_with_the_safe_form() {
     let net = Net::new();
-    let Some(mut c) = config(&net, Mode::Shared) else {
+    let Some(c) = config(&net, NetworkMode::Shared) else {
         return;
     };
     assert_eq!(
-        net_err(c.set_ipv4_subnet(ip(192, 168, 77, 0), MASK24)),
+        net_err(
+            &net,
+            &c.clone().with_ipv4_subnet(ip(192, 168, 77, 0), MASK24)
+        ),
         NetworkConfigError::SubnetIsNetworkAddress {
             address: ip(192, 168, 77, 0),
             use_instead: ip(192, 168, 77, 1),
         }
     );
     assert_eq!(
-        net_err(c.set_ipv4_subnet(ip(192, 168, 77, 255), MASK24)),
+        net_err(&net, &c.with_ipv4_subnet(ip(192, 168, 77, 255), MASK24)),
         NetworkConfigError::SubnetIsBroadcastAddress {
             address: ip(192, 168, 77, 255)
         }
@@ -170,114 +187,180 @@ fn subnet_network_address_form_is_refused_with_the_safe_form() {
 #[test]
 fn subnet_must_be_private() {
     let net = Net::new();
-    let Some(mut c) = config(&net, Mode::Shared) else {
+    let Some(c) = config(&net, NetworkMode::Shared) else {
         return;
     };
     assert!(matches!(
-        net_err(c.set_ipv4_subnet(ip(8, 8, 8, 1), MASK24)),
+        net_err(&net, &c.clone().with_ipv4_subnet(ip(8, 8, 8, 1), MASK24)),
         NetworkConfigError::SubnetNotPrivate { .. }
     ));
     // Starts in 10/8 but the /7 spills outside it.
     assert!(matches!(
-        net_err(c.set_ipv4_subnet(ip(10, 0, 0, 1), ip(254, 0, 0, 0))),
+        net_err(
+            &net,
+            &c.clone()
+                .with_ipv4_subnet(ip(10, 0, 0, 1), ip(254, 0, 0, 0))
+        ),
         NetworkConfigError::SubnetNotPrivate { .. }
     ));
-    c.set_ipv4_subnet(ip(172, 20, 0, 1), ip(255, 255, 0, 0))
-        .unwrap();
+    creates(
+        &net,
+        &c.with_ipv4_subnet(ip(172, 20, 0, 1), ip(255, 255, 0, 0)),
+    );
 }
 
 #[test]
 fn ipv6_prefix_rules() {
     let net = Net::new();
-    let Some(mut c) = config(&net, Mode::Shared) else {
+    let Some(c) = config(&net, NetworkMode::Shared) else {
         return;
     };
     let ula: Ipv6Addr = "fd12:3456:789a:1::".parse().unwrap();
     assert!(matches!(
-        net_err(c.set_ipv6_prefix("2001:db8::".parse().unwrap(), 64)),
+        net_err(
+            &net,
+            &c.clone()
+                .with_ipv6_prefix("2001:db8::".parse().unwrap(), 64)
+        ),
         NetworkConfigError::Ipv6PrefixNotUla { .. }
     ));
     assert_eq!(
-        net_err(c.set_ipv6_prefix(ula, 40)),
+        net_err(&net, &c.clone().with_ipv6_prefix(ula, 40)),
         NetworkConfigError::Ipv6PrefixLength { len: 40 }
     );
     assert!(matches!(
-        net_err(c.set_ipv6_prefix("fd12:3456:789a:1::5".parse().unwrap(), 64)),
+        net_err(
+            &net,
+            &c.clone()
+                .with_ipv6_prefix("fd12:3456:789a:1::5".parse().unwrap(), 64)
+        ),
         NetworkConfigError::Ipv6PrefixHostBits { .. }
     ));
-    c.set_ipv6_prefix(ula, 64).unwrap();
+    let network = creates(&net, &c.with_ipv6_prefix(ula, 64));
+    assert_eq!(network.ipv6_prefix(), (ula, 64));
 }
 
 #[test]
 fn dhcp_reservation_rules() {
     let net = Net::new();
-    let Some(mut c) = config(&net, Mode::Shared) else {
+    let Some(c) = config(&net, NetworkMode::Shared) else {
         return;
     };
-    c.set_ipv4_subnet(ip(192, 168, 77, 1), MASK24).unwrap();
     let guest: MacAddr = "02:00:00:00:00:10".parse().unwrap();
     let multicast: MacAddr = "01:00:5e:00:00:01".parse().unwrap();
     assert_eq!(
-        net_err(c.add_dhcp_reservation(multicast, ip(192, 168, 77, 10))),
+        net_err(
+            &net,
+            &c.clone()
+                .with_dhcp_reservation(multicast, ip(192, 168, 77, 10))
+        ),
         NetworkConfigError::MulticastReservation { client: multicast }
     );
+    // Checked against the subnet whichever was set first.
     for address in [
         ip(192, 168, 78, 10),
         ip(192, 168, 77, 1),
         ip(192, 168, 77, 255),
     ] {
+        let reserved_first = c
+            .clone()
+            .with_dhcp_reservation(guest, address)
+            .with_ipv4_subnet(ip(192, 168, 77, 1), MASK24);
         assert_eq!(
-            net_err(c.add_dhcp_reservation(guest, address)),
+            net_err(&net, &reserved_first),
             NetworkConfigError::ReservationOutsideSubnet { address }
         );
     }
-    c.add_dhcp_reservation(guest, ip(192, 168, 77, 10)).unwrap();
+    let ok = c
+        .with_ipv4_subnet(ip(192, 168, 77, 1), MASK24)
+        .with_dhcp_reservation(guest, ip(192, 168, 77, 10));
+    assert_eq!(ok.dhcp_reservations(), [(guest, ip(192, 168, 77, 10))]);
+    creates(&net, &ok);
 }
 
 #[test]
 fn mtu_and_rule_rules() {
     let net = Net::new();
-    let Some(mut c) = config(&net, Mode::Shared) else {
+    let Some(c) = config(&net, NetworkMode::Shared) else {
         return;
     };
     assert_eq!(
-        net_err(c.set_mtu(100)),
+        net_err(&net, &c.clone().with_mtu(100)),
         NetworkConfigError::MtuOutOfRange { mtu: 100 }
     );
-    c.set_mtu(9000).unwrap();
     let zero = PortForwardingRule::new(Protocol::Udp, 53, "192.168.77.2:0".parse().unwrap());
+    let with_zero = c.clone().with_port_forwarding_rule(zero);
     assert!(matches!(
-        c.add_port_forwarding_rule(&zero),
+        with_zero.validate(),
         Err(Error::Rule(RuleError::ZeroPort { which: "internal" }))
     ));
-    c.add_port_forwarding_rule(&PortForwardingRule::new(
-        Protocol::Udp,
-        53,
-        "192.168.77.2:53".parse().unwrap(),
-    ))
-    .unwrap();
+    assert!(matches!(
+        net.network(&with_zero),
+        Err(Error::Rule(RuleError::ZeroPort { which: "internal" }))
+    ));
+    let dns = PortForwardingRule::new(Protocol::Udp, 53, "192.168.77.2:53".parse().unwrap());
+    creates(
+        &net,
+        &c.clone().with_mtu(9000).with_port_forwarding_rule(dns),
+    );
+    // The same key twice passes the checks, but vmnet refuses it when applying it.
+    let twice =
+        c.with_port_forwarding_rule(dns)
+            .with_port_forwarding_rule(PortForwardingRule::new(
+                Protocol::Udp,
+                53,
+                "192.168.77.3:53".parse().unwrap(),
+            ));
+    twice.validate().unwrap();
+    assert!(matches!(
+        net.network(&twice),
+        Err(Error::Vmnet {
+            operation: Operation::ConfigureNetwork,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn services_are_on_until_turned_off() {
+    let c = NetworkConfiguration::new(NetworkMode::Shared);
+    assert!(c.nat44() && c.nat66() && c.dhcp() && c.dns_proxy() && c.router_advertisement());
+    let off = c
+        .with_nat44(false)
+        .with_nat66(false)
+        .with_dhcp(false)
+        .with_dns_proxy(false)
+        .with_router_advertisement(false);
+    assert!(!(off.nat44() || off.nat66() || off.dhcp() || off.dns_proxy()));
+    assert!(!off.router_advertisement());
+    let net = Net::new();
+    if net.capabilities().has(Feature::NetworkObjects) {
+        creates(&net, &off);
+    }
 }
 
 #[test]
 fn a_network_reports_its_subnet_and_prefix_and_hosts_interfaces() {
     let net = Net::new();
-    let Some(mut c) = config(&net, Mode::Shared) else {
+    let Some(c) = config(&net, NetworkMode::Shared) else {
         return;
     };
-    c.set_ipv4_subnet(ip(10, 77, 0, 1), ip(255, 255, 0, 0))
-        .unwrap();
     let prefix: Ipv6Addr = "fd00:77::".parse().unwrap();
-    c.set_ipv6_prefix(prefix, 64).unwrap();
-    c.set_mtu(4000).unwrap();
-    let network = Network::new(&c).unwrap();
+    let c = c
+        .with_ipv4_subnet(ip(10, 77, 0, 1), ip(255, 255, 0, 0))
+        .with_ipv6_prefix(prefix, 64)
+        .with_mtu(4000);
+    let network = creates(&net, &c);
     assert_eq!(
         network.ipv4_subnet(),
         (ip(10, 77, 0, 0), ip(255, 255, 0, 0))
     );
     assert_eq!(network.ipv6_prefix(), (prefix, 64));
-    let mut a = network.start_interface(&InterfaceConfig::shared()).unwrap();
+    let mut a = network
+        .start_interface(&NetworkInterfaceConfig::new())
+        .unwrap();
     let mut b = network
-        .start_interface(&InterfaceConfig::host().with_tso(true))
+        .start_interface(&NetworkInterfaceConfig::new().with_tso(true))
         .unwrap();
     let p = a.parameters();
     assert_eq!(p.start_address(), Some(ip(10, 77, 0, 1)), "the gateway");
@@ -293,42 +376,43 @@ fn a_network_reports_its_subnet_and_prefix_and_hosts_interfaces() {
     let mut buf = vec![0; b.parameters().max_packet_size()];
     assert_eq!(b.read(&mut buf).unwrap(), Some(100));
     // Another network is another segment.
-    let other = Network::new(&config(&net, Mode::Shared).unwrap()).unwrap();
-    let mut c2 = other.start_interface(&InterfaceConfig::shared()).unwrap();
+    let other = creates(&net, &config(&net, NetworkMode::Shared).unwrap());
+    let mut c2 = other
+        .start_interface(&NetworkInterfaceConfig::new())
+        .unwrap();
     a.write(&frame(MacAddr::BROADCAST, ma, 60, 1)).unwrap();
     assert!(b.wait_readable(Some(SOON)).unwrap());
     assert_eq!(c2.read(&mut buf).unwrap(), None);
 }
 
 #[test]
-fn interfaces_on_a_network_take_only_the_four_honoured_options() {
+fn interfaces_on_a_network_take_the_four_honoured_options() {
     let net = Net::new();
-    let Some(c) = config(&net, Mode::Shared) else {
+    let Some(c) = config(&net, NetworkMode::Shared) else {
         return;
     };
-    let network = Network::new(&c).unwrap();
-    match network.start_interface(&InterfaceConfig::shared().with_mtu(1500)) {
-        Err(Error::NetworkConfig(NetworkConfigError::NotHonouredOnNetwork { key })) => {
-            assert_eq!(key, vmnet::keys::Key::Mtu);
-        }
-        other => panic!("expected NotHonouredOnNetwork, got {other:?}"),
-    }
-    let ok = InterfaceConfig::shared()
+    let network = creates(&net, &c);
+    let all = NetworkInterfaceConfig::new()
         .with_allocate_mac_address(true)
         .with_tso(true)
         .with_isolation(true)
         .with_checksum_offload(true);
-    network.start_interface(&ok).unwrap();
+    let iface = network.start_interface(&all).unwrap();
+    assert!(iface.parameters().max_packet_size() >= 65535, "TSO");
+    // Without an allocated MAC address vmnet reports none: the guest brings its own.
+    let own_mac = network
+        .start_interface(&NetworkInterfaceConfig::new().with_allocate_mac_address(false))
+        .unwrap();
+    assert_eq!(own_mac.parameters().mac_address(), None);
 }
 
 #[test]
 fn a_serialization_finds_its_network_only_while_a_handle_lives() {
     let net = Net::new();
-    let Some(mut c) = config(&net, Mode::Host) else {
+    let Some(c) = config(&net, NetworkMode::Host) else {
         return;
     };
-    c.set_ipv4_subnet(ip(192, 168, 99, 1), MASK24).unwrap();
-    let network = Network::new(&c).unwrap();
+    let network = creates(&net, &c.with_ipv4_subnet(ip(192, 168, 99, 1), MASK24));
     let serialized = network.serialize().unwrap();
     // An XPC object on vmnet.framework, none on the simulator.
     assert_eq!(serialized.as_raw().is_some(), cfg!(vmnet_standin));

@@ -5,7 +5,7 @@
 #![deny(unsafe_code)]
 
 use vmnet::sim::Segment;
-use vmnet::{Capabilities, Error, Feature, Mode};
+use vmnet::{Capabilities, Error, Feature, NetworkConfiguration, NetworkMode};
 
 #[test]
 fn bridgeable_interfaces_come_from_the_segment() {
@@ -24,7 +24,7 @@ fn network_objects_need_macos_26() {
     let seg = Segment::builder()
         .capabilities(Capabilities::ALL.without(Feature::NetworkObjects))
         .build();
-    match seg.network_configuration(Mode::Shared) {
+    match seg.network(&NetworkConfiguration::new(NetworkMode::Shared)) {
         Err(Error::Unsupported { since, .. }) => assert_eq!(since, "macOS 26.0"),
         other => panic!("expected Unsupported, got {other:?}"),
     }

@@ -3,7 +3,6 @@
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::keys::Key;
 use crate::limits::{MAX_MTU, MIN_MTU};
 use crate::mac::MacAddr;
 
@@ -13,7 +12,8 @@ use crate::mac::MacAddr;
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NetworkConfigError {
-    /// Networks are shared or host mode; vmnet does not create bridged networks.
+    /// Networks are shared or host mode; vmnet does not create bridged networks (from
+    /// `NetworkMode::try_from(Mode::Bridged)`).
     BridgedNetwork,
     /// The external interface can only be chosen for a shared network.
     ExternalInterfaceInHostMode,
@@ -80,12 +80,6 @@ pub enum NetworkConfigError {
         /// The MTU given.
         mtu: u32,
     },
-    /// An interface on a network honours only allocate-MAC, TSO, isolation and checksum
-    /// offload; another option was set.
-    NotHonouredOnNetwork {
-        /// The option's key.
-        key: Key,
-    },
 }
 
 impl fmt::Display for NetworkConfigError {
@@ -149,11 +143,6 @@ impl fmt::Display for NetworkConfigError {
             Self::MtuOutOfRange { mtu } => write!(
                 f,
                 "MTU {mtu} is outside {MIN_MTU}..={MAX_MTU}; choose one in that range (1500 is usual)"
-            ),
-            Self::NotHonouredOnNetwork { key } => write!(
-                f,
-                "{key} is set, but an interface on a network honours only allocate_mac_address, \
-                 tso, isolation and checksum_offload; configure the network instead"
             ),
         }
     }

@@ -1,299 +1,31 @@
 //! Networks (macOS 26): a [`NetworkConfiguration`] describes a shared or host network, a
-//! [`Network`] reserves it, interfaces start on it, and a [`NetworkSerialization`] carries it
-//! to another process.
+//! [`Network`] reserves it, interfaces start on it with a [`NetworkInterfaceConfig`], and a
+//! [`NetworkSerialization`] carries it to another process.
 //!
-//! Everything here is resolved at run time: on systems older than macOS 26 every constructor
-//! returns [`Error::Unsupported`] with `since: "macOS 26.0"`. On the simulator a network is a
-//! segment of its own.
+//! Everything here is resolved at run time: on systems older than macOS 26 [`Network::new`]
+//! and [`Network::from_serialization`] return [`Error::Unsupported`] with
+//! `since: "macOS 26.0"`. On the simulator a network is a segment of its own.
+//!
+//! [`Error::Unsupported`]: crate::Error::Unsupported
 
+mod config;
 pub(crate) mod error;
+mod interface_config;
 
 use std::ffi::CString;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
+pub use self::config::NetworkConfiguration;
 pub use self::error::NetworkConfigError;
+pub use self::interface_config::NetworkInterfaceConfig;
 use crate::backend::{self, NetworkConfigDriver, NetworkDriver, Service};
-use crate::config::InterfaceConfig;
 use crate::error::Result;
-use crate::forwarding::PortForwardingRule;
 use crate::interface::Interface;
-use crate::keys::{Dictionary, Key, Value};
-use crate::limits::{MAX_MTU, MIN_MTU};
-use crate::mac::MacAddr;
+use crate::keys::{Dictionary, Key};
 use crate::mode::Mode;
 use crate::options::StartOptions;
-
-/// The description of a network to create (macOS 26): mode, addressing, services, port
-/// forwarding and DHCP reservations.
-///
-/// Defaults (vmnet's): the default route's interface as external interface (shared mode);
-/// NAT44, NAT66, DHCP, DNS proxy and router advertisement on; a /24 in 192.168.0.0/16; a
-/// random ULA /64; MTU 1500. Each setter checks its input before vmnet is called.
-///
-/// ```
-/// # #[cfg(feature = "sim")] {
-/// use std::net::Ipv4Addr;
-/// use vmnet::{MacAddr, Mode, Network, PortForwardingRule, Protocol};
-///
-/// # let mut config = vmnet::sim::network_configuration(Mode::Shared)?;
-/// # /*
-/// let mut config = vmnet::NetworkConfiguration::new(Mode::Shared)?;
-/// # */
-/// config.set_ipv4_subnet(Ipv4Addr::new(192, 168, 77, 1), Ipv4Addr::new(255, 255, 255, 0))?;
-/// let guest: MacAddr = "02:00:00:00:00:10".parse().unwrap();
-/// config.add_dhcp_reservation(guest, Ipv4Addr::new(192, 168, 77, 10))?;
-/// config.add_port_forwarding_rule(&PortForwardingRule::new(
-///     Protocol::Tcp, 2222, "192.168.77.10:22".parse().unwrap()))?;
-/// let network = Network::new(&config)?;
-/// assert_eq!(network.ipv4_subnet().0, Ipv4Addr::new(192, 168, 77, 0));
-/// # }
-/// # Ok::<(), vmnet::Error>(())
-/// ```
-pub struct NetworkConfiguration {
-    mode: Mode,
-    /// The subnet set so far (network address, mask), to check reservations against.
-    subnet: Option<(Ipv4Addr, Ipv4Addr)>,
-    driver: Box<dyn NetworkConfigDriver>,
-}
-
-impl fmt::Debug for NetworkConfiguration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NetworkConfiguration")
-            .field("mode", &self.mode)
-            .field("subnet", &self.subnet)
-            .finish_non_exhaustive()
-    }
-}
-
-impl NetworkConfiguration {
-    /// A configuration for a shared or host network with vmnet's defaults. Wraps
-    /// `vmnet_network_configuration_create`.
-    ///
-    /// # Errors
-    /// [`Error::NetworkConfig`](crate::Error::NetworkConfig)
-    /// ([`NetworkConfigError::BridgedNetwork`]) for bridged mode;
-    /// [`Error::Unsupported`](crate::Error::Unsupported) before macOS 26 (and without a
-    /// backend);
-    /// [`Error::Vmnet`](crate::Error::Vmnet) if vmnet refuses.
-    #[doc(alias = "vmnet_network_configuration_create")]
-    pub fn new(mode: Mode) -> Result<Self> {
-        Self::with_driver(mode, backend::platform::network_configuration)
-    }
-
-    pub(crate) fn with_driver(
-        mode: Mode,
-        create: impl FnOnce(Mode) -> Result<Box<dyn NetworkConfigDriver>>,
-    ) -> Result<Self> {
-        if mode == Mode::Bridged {
-            return Err(NetworkConfigError::BridgedNetwork.into());
-        }
-        Ok(Self {
-            mode,
-            subnet: None,
-            driver: create(mode)?,
-        })
-    }
-
-    /// The network's mode.
-    pub fn mode(&self) -> Mode {
-        self.mode
-    }
-
-    /// The physical interface that a shared network reaches the outside through (default:
-    /// the default route's). Wraps `vmnet_network_configuration_set_external_interface`.
-    ///
-    /// # Errors
-    /// [`Error::NetworkConfig`](crate::Error::NetworkConfig) with
-    /// [`NetworkConfigError::ExternalInterfaceInHostMode`] for a host network, or
-    /// [`NetworkConfigError::InvalidInterfaceName`] for a name that is empty, over 15 bytes or
-    /// holds a NUL;
-    /// [`Error::Vmnet`](crate::Error::Vmnet) (`Operation::ConfigureNetwork`) when vmnet
-    /// refuses.
-    #[doc(alias = "vmnet_network_configuration_set_external_interface")]
-    pub fn set_external_interface(&mut self, name: &str) -> Result<()> {
-        if self.mode != Mode::Shared {
-            return Err(NetworkConfigError::ExternalInterfaceInHostMode.into());
-        }
-        let invalid = || NetworkConfigError::InvalidInterfaceName {
-            name: name.to_owned(),
-        };
-        if name.is_empty() || name.len() > 15 {
-            return Err(invalid().into());
-        }
-        let name = CString::new(name).map_err(|_| invalid())?;
-        self.driver.set_external_interface(&name)
-    }
-
-    /// Turns off IPv4 NAT.
-    #[doc(alias = "vmnet_network_configuration_disable_nat44")]
-    pub fn disable_nat44(&mut self) {
-        self.driver.disable(Service::Nat44);
-    }
-
-    /// Turns off IPv6 NAT.
-    #[doc(alias = "vmnet_network_configuration_disable_nat66")]
-    pub fn disable_nat66(&mut self) {
-        self.driver.disable(Service::Nat66);
-    }
-
-    /// Turns off the DHCP server.
-    #[doc(alias = "vmnet_network_configuration_disable_dhcp")]
-    pub fn disable_dhcp(&mut self) {
-        self.driver.disable(Service::Dhcp);
-    }
-
-    /// Turns off the DNS proxy.
-    #[doc(alias = "vmnet_network_configuration_disable_dns_proxy")]
-    pub fn disable_dns_proxy(&mut self) {
-        self.driver.disable(Service::DnsProxy);
-    }
-
-    /// Turns off IPv6 router advertisement.
-    #[doc(alias = "vmnet_network_configuration_disable_router_advertisement")]
-    pub fn disable_router_advertisement(&mut self) {
-        self.driver.disable(Service::RouterAdvertisement);
-    }
-
-    /// The IPv4 subnet, given as its **first host address** and mask: `192.168.77.1` with
-    /// `255.255.255.0` for 192.168.77.0/24.
-    ///
-    /// vmnet reserves the subnet's first address (network), second (the gateway, the host)
-    /// and last (broadcast). Passing the network address itself (`192.168.77.0`) is reported
-    /// to make interfaces fail to start later, so this crate rejects that form with
-    /// [`NetworkConfigError::SubnetIsNetworkAddress`], which names the address to pass. The
-    /// subnet must lie in one private (RFC 1918) range and be /30 or larger.
-    ///
-    /// Wraps `vmnet_network_configuration_set_ipv4_subnet`.
-    ///
-    /// # Errors
-    /// [`Error::NetworkConfig`](crate::Error::NetworkConfig) with
-    /// [`NetworkConfigError::InvalidSubnetMask`] (not contiguous, or longer than /30),
-    /// [`NetworkConfigError::SubnetIsNetworkAddress`],
-    /// [`NetworkConfigError::SubnetIsBroadcastAddress`] or
-    /// [`NetworkConfigError::SubnetNotPrivate`];
-    /// [`Error::Vmnet`](crate::Error::Vmnet) (`Operation::ConfigureNetwork`) when vmnet
-    /// refuses.
-    #[doc(alias = "vmnet_network_configuration_set_ipv4_subnet")]
-    pub fn set_ipv4_subnet(&mut self, address: Ipv4Addr, mask: Ipv4Addr) -> Result<()> {
-        let bits = u32::from(mask);
-        if bits.leading_ones() + bits.trailing_zeros() != 32 || bits.leading_ones() > 30 {
-            return Err(NetworkConfigError::InvalidSubnetMask { mask }.into());
-        }
-        let network = u32::from(address) & bits;
-        if u32::from(address) == network {
-            return Err(NetworkConfigError::SubnetIsNetworkAddress {
-                address,
-                use_instead: Ipv4Addr::from(network + 1),
-            }
-            .into());
-        }
-        if u32::from(address) == network | !bits {
-            return Err(NetworkConfigError::SubnetIsBroadcastAddress { address }.into());
-        }
-        let first = Ipv4Addr::from(network);
-        let last = Ipv4Addr::from(network | !bits);
-        let private_range = [
-            (Ipv4Addr::new(10, 0, 0, 0), 8),
-            (Ipv4Addr::new(172, 16, 0, 0), 12),
-            (Ipv4Addr::new(192, 168, 0, 0), 16),
-        ];
-        let inside = |ip: Ipv4Addr, (base, len): (Ipv4Addr, u32)| {
-            u32::from(ip) >> (32 - len) == u32::from(base) >> (32 - len)
-        };
-        if !private_range
-            .iter()
-            .any(|r| inside(first, *r) && inside(last, *r))
-        {
-            return Err(NetworkConfigError::SubnetNotPrivate { address, mask }.into());
-        }
-        self.driver.set_ipv4_subnet(address, mask)?;
-        self.subnet = Some((first, mask));
-        Ok(())
-    }
-
-    /// The IPv6 prefix: a unique local address (`fd00::/8`) of length 48 to 64 with no bits
-    /// set past the length (vmnet's default is a random ULA /64). Wraps
-    /// `vmnet_network_configuration_set_ipv6_prefix`.
-    ///
-    /// # Errors
-    /// [`Error::NetworkConfig`](crate::Error::NetworkConfig) with
-    /// [`NetworkConfigError::Ipv6PrefixNotUla`], [`NetworkConfigError::Ipv6PrefixLength`] or
-    /// [`NetworkConfigError::Ipv6PrefixHostBits`];
-    /// [`Error::Vmnet`](crate::Error::Vmnet) (`Operation::ConfigureNetwork`) when vmnet
-    /// refuses.
-    #[doc(alias = "vmnet_network_configuration_set_ipv6_prefix")]
-    pub fn set_ipv6_prefix(&mut self, prefix: Ipv6Addr, len: u8) -> Result<()> {
-        if prefix.octets()[0] != 0xfd {
-            return Err(NetworkConfigError::Ipv6PrefixNotUla { prefix }.into());
-        }
-        if !(48..=64).contains(&len) {
-            return Err(NetworkConfigError::Ipv6PrefixLength { len }.into());
-        }
-        if u128::from(prefix) & (u128::MAX >> len) != 0 {
-            return Err(NetworkConfigError::Ipv6PrefixHostBits { prefix, len }.into());
-        }
-        self.driver.set_ipv6_prefix(prefix, len)
-    }
-
-    /// Adds a port-forwarding rule (shared mode: traffic to the host's external port reaches
-    /// the guest). Wraps `vmnet_network_configuration_add_port_forwarding_rule`.
-    ///
-    /// # Errors
-    /// [`Error::Rule`](crate::Error::Rule)
-    /// ([`RuleError::ZeroPort`](crate::RuleError::ZeroPort)) for a zero port;
-    /// [`Error::Vmnet`](crate::Error::Vmnet) (`Operation::ConfigureNetwork`) when vmnet
-    /// refuses (a rule with the same [`key`](PortForwardingRule::key) was added, for
-    /// instance).
-    #[doc(alias = "vmnet_network_configuration_add_port_forwarding_rule")]
-    pub fn add_port_forwarding_rule(&mut self, rule: &PortForwardingRule) -> Result<()> {
-        rule.validate()?;
-        self.driver.add_port_forwarding_rule(rule)
-    }
-
-    /// Reserves `address` for the guest with MAC `client` in the DHCP server. Set the subnet
-    /// first if you set one: the address is checked against it. Wraps
-    /// `vmnet_network_configuration_add_dhcp_reservation`.
-    ///
-    /// # Errors
-    /// [`Error::NetworkConfig`](crate::Error::NetworkConfig) with
-    /// [`NetworkConfigError::MulticastReservation`] for a multicast MAC address, or
-    /// [`NetworkConfigError::ReservationOutsideSubnet`] for an address outside the subnet set
-    /// (or one of its network, gateway and broadcast addresses);
-    /// [`Error::Vmnet`](crate::Error::Vmnet) (`Operation::ConfigureNetwork`) when vmnet
-    /// refuses (the client or the address is already reserved, for instance).
-    #[doc(alias = "vmnet_network_configuration_add_dhcp_reservation")]
-    pub fn add_dhcp_reservation(&mut self, client: MacAddr, address: Ipv4Addr) -> Result<()> {
-        if client.is_multicast() {
-            return Err(NetworkConfigError::MulticastReservation { client }.into());
-        }
-        if let Some((network, mask)) = self.subnet {
-            let (n, m, a) = (u32::from(network), u32::from(mask), u32::from(address));
-            let reserved = [n, n + 1, n | !m];
-            if a & m != n || reserved.contains(&a) {
-                return Err(NetworkConfigError::ReservationOutsideSubnet { address }.into());
-            }
-        }
-        self.driver.add_dhcp_reservation(client, address)
-    }
-
-    /// The MTU of the network's interfaces. Wraps `vmnet_network_configuration_set_mtu`.
-    ///
-    /// # Errors
-    /// [`Error::NetworkConfig`](crate::Error::NetworkConfig)
-    /// ([`NetworkConfigError::MtuOutOfRange`]) outside
-    /// [`MIN_MTU`](crate::MIN_MTU)`..=`[`MAX_MTU`](crate::MAX_MTU);
-    /// [`Error::Vmnet`](crate::Error::Vmnet) (`Operation::ConfigureNetwork`) when vmnet
-    /// refuses.
-    #[doc(alias = "vmnet_network_configuration_set_mtu")]
-    pub fn set_mtu(&mut self, mtu: u32) -> Result<()> {
-        if !(MIN_MTU..=MAX_MTU).contains(&mtu) {
-            return Err(NetworkConfigError::MtuOutOfRange { mtu }.into());
-        }
-        self.driver.set_mtu(mtu)
-    }
-}
 
 /// A network (macOS 26), reserved for as long as any handle to it lives.
 ///
@@ -316,16 +48,34 @@ impl fmt::Debug for Network {
 }
 
 impl Network {
-    /// Creates the network described by `config` (which stays usable). Wraps
-    /// `vmnet_network_create`.
+    /// Creates the network described by `config` (which stays usable): checks it
+    /// ([`NetworkConfiguration::validate`]), then creates a vmnet configuration, applies each
+    /// setting and creates the network. Wraps `vmnet_network_configuration_create`, the
+    /// configuration's setters and `vmnet_network_create`.
     ///
     /// # Errors
-    /// [`Error::Vmnet`](crate::Error::Vmnet) (`Operation::CreateNetwork`) when vmnet refuses
-    /// the configuration.
+    /// What [`NetworkConfiguration::validate`] finds;
+    /// [`Error::Unsupported`](crate::Error::Unsupported) before macOS 26 (and without a
+    /// backend);
+    /// [`Error::Vmnet`](crate::Error::Vmnet) when vmnet refuses: the configuration
+    /// (`Operation::CreateNetworkConfiguration`), one of its settings
+    /// (`Operation::ConfigureNetwork`: a second port-forwarding rule with the same key, a
+    /// client or address reserved twice, …) or the network (`Operation::CreateNetwork`).
     #[doc(alias = "vmnet_network_create")]
     pub fn new(config: &NetworkConfiguration) -> Result<Self> {
+        Self::with_driver(config, backend::platform::network_configuration)
+    }
+
+    /// [`new`](Self::new) with the backend's configuration made by `create`.
+    pub(crate) fn with_driver(
+        config: &NetworkConfiguration,
+        create: impl FnOnce(Mode) -> Result<Box<dyn NetworkConfigDriver>>,
+    ) -> Result<Self> {
+        config.validate()?;
+        let mut driver = create(config.mode().into())?;
+        apply(config, driver.as_mut())?;
         Ok(Self {
-            driver: config.driver.create_network()?.into(),
+            driver: driver.create_network()?.into(),
         })
     }
 
@@ -368,22 +118,16 @@ impl Network {
         Ok(NetworkSerialization { inner })
     }
 
-    /// Starts an interface on this network.
-    ///
-    /// Only four options of `config` are honoured on a network: allocate MAC address, TSO,
-    /// isolation and checksum offload. Its mode is ignored (the network's applies); any other
-    /// option set is refused with [`NetworkConfigError::NotHonouredOnNetwork`].
-    ///
-    /// Wraps `vmnet_interface_start_with_network`; the interface is then an [`Interface`] as
-    /// any other.
+    /// Starts an interface on this network with the settings vmnet honours there (see
+    /// [`NetworkInterfaceConfig`]); its mode, addressing and MTU are the network's. Wraps
+    /// `vmnet_interface_start_with_network`; the interface is then an [`Interface`] as any
+    /// other.
     ///
     /// # Errors
-    /// [`Error::Config`](crate::Error::Config) for an invalid configuration;
-    /// [`Error::NetworkConfig`](crate::Error::NetworkConfig)
-    /// ([`NetworkConfigError::NotHonouredOnNetwork`]) for an option not honoured here; then
-    /// as for [`Interface::start`].
+    /// [`Error::Unsupported`](crate::Error::Unsupported) for TSO or checksum offload where
+    /// the system lacks them; then as for [`Interface::start`].
     #[doc(alias = "vmnet_interface_start_with_network")]
-    pub fn start_interface(&self, config: &InterfaceConfig) -> Result<Interface> {
+    pub fn start_interface(&self, config: &NetworkInterfaceConfig) -> Result<Interface> {
         self.start_interface_with(config, &StartOptions::new())
     }
 
@@ -394,38 +138,61 @@ impl Network {
     #[doc(alias = "vmnet_interface_start_with_network")]
     pub fn start_interface_with(
         &self,
-        config: &InterfaceConfig,
+        config: &NetworkInterfaceConfig,
         options: &StartOptions,
     ) -> Result<Interface> {
-        Interface::start_on(config, options, |config, ctx| {
-            let desc = network_interface_description(config, self.driver.capabilities())?;
+        let config = config.to_interface_config();
+        Interface::start_on(&config, options, |config, ctx| {
+            // The same rules and capability checks as any interface; the network sets the mode.
+            let mut desc = Dictionary::new();
+            for (key, value) in config.validate(self.driver.capabilities())?.iter() {
+                if key != Key::OperationMode {
+                    desc.insert(key, value.clone());
+                }
+            }
             self.driver.start_interface(&desc, ctx)
         })
     }
 }
 
-/// The description of an interface on a network: only the four honoured options.
-fn network_interface_description(
-    config: &InterfaceConfig,
-    caps: crate::Capabilities,
-) -> Result<Dictionary> {
-    let full = config.validate(caps)?;
-    let mut desc = Dictionary::new();
-    for (key, value) in full.iter() {
-        match key {
-            Key::OperationMode => {}
-            Key::AllocateMacAddress
-            | Key::EnableTso
-            | Key::EnableIsolation
-            | Key::EnableChecksumOffload => desc.insert(key, value.clone()),
-            other => return Err(NetworkConfigError::NotHonouredOnNetwork { key: other }.into()),
+/// Hands each setting of `config` (validated) to the backend's configuration, in the order
+/// vmnet documents them.
+fn apply(config: &NetworkConfiguration, driver: &mut dyn NetworkConfigDriver) -> Result<()> {
+    if let Some(name) = config.external_interface() {
+        // validate() refused a NUL.
+        let name = CString::new(name).map_err(|_| NetworkConfigError::InvalidInterfaceName {
+            name: name.to_owned(),
+        })?;
+        driver.set_external_interface(&name)?;
+    }
+    let services = [
+        (config.nat44(), Service::Nat44),
+        (config.nat66(), Service::Nat66),
+        (config.dhcp(), Service::Dhcp),
+        (config.dns_proxy(), Service::DnsProxy),
+        (config.router_advertisement(), Service::RouterAdvertisement),
+    ];
+    for (on, service) in services {
+        if !on {
+            driver.disable(service);
         }
     }
-    // Keep vmnet's default explicit so both backends agree on it.
-    if !desc.contains(Key::AllocateMacAddress) {
-        desc.insert(Key::AllocateMacAddress, Value::Bool(true));
+    if let Some((address, mask)) = config.ipv4_subnet() {
+        driver.set_ipv4_subnet(address, mask)?;
     }
-    Ok(desc)
+    if let Some((prefix, len)) = config.ipv6_prefix() {
+        driver.set_ipv6_prefix(prefix, len)?;
+    }
+    for rule in config.port_forwarding_rules() {
+        driver.add_port_forwarding_rule(rule)?;
+    }
+    for &(client, address) in config.dhcp_reservations() {
+        driver.add_dhcp_reservation(client, address)?;
+    }
+    if let Some(mtu) = config.mtu() {
+        driver.set_mtu(mtu)?;
+    }
+    Ok(())
 }
 
 /// A serialized network: an XPC object on macOS (send it over your own XPC connection), a

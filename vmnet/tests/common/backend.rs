@@ -18,7 +18,7 @@ pub use imp::{LIVE_KINDS, fault};
 #[cfg(not(vmnet_standin))]
 mod imp {
     use vmnet::sim::{HostPort, Segment};
-    use vmnet::{Capabilities, Feature, Interface, InterfaceConfig, Mode, NetworkConfiguration};
+    use vmnet::{Capabilities, Feature, Interface, InterfaceConfig, Network, NetworkConfiguration};
 
     /// The simulator's host endpoint has the methods the tests use.
     pub type Host = HostPort;
@@ -86,8 +86,9 @@ mod imp {
             self.seg.bridgeable_interfaces()
         }
 
-        pub fn network_configuration(&self, mode: Mode) -> vmnet::Result<NetworkConfiguration> {
-            self.seg.network_configuration(mode)
+        /// The network `config` describes, on this test's own segment.
+        pub fn network(&self, config: &NetworkConfiguration) -> vmnet::Result<Network> {
+            self.seg.network(config)
         }
     }
 }
@@ -99,7 +100,7 @@ mod imp {
     use std::time::{Duration, Instant};
 
     use vmnet::{
-        Capabilities, Feature, Interface, InterfaceConfig, MacAddr, Mode, NetworkConfiguration,
+        Capabilities, Feature, Interface, InterfaceConfig, MacAddr, Network, NetworkConfiguration,
     };
 
     use super::super::SOON;
@@ -247,8 +248,9 @@ mod imp {
             vmnet::bridgeable_interfaces().expect("bridgeable interfaces")
         }
 
-        pub fn network_configuration(&self, mode: Mode) -> vmnet::Result<NetworkConfiguration> {
-            NetworkConfiguration::new(mode)
+        /// The network `config` describes.
+        pub fn network(&self, config: &NetworkConfiguration) -> vmnet::Result<Network> {
+            Network::new(config)
         }
 
         /// Switches on one of the stand-in's faults (see [`fault`]).
