@@ -42,6 +42,11 @@ impl fmt::Display for Mode {
 /// networks only. Bridging is an interface's mode ([`InterfaceConfig::bridged`]), so a bridged
 /// network cannot be asked for.
 ///
+/// ```compile_fail
+/// // A network is host or shared: asking for a bridged one does not compile.
+/// let config = vmnet::NetworkConfiguration::new(vmnet::Mode::Bridged);
+/// ```
+///
 /// [`InterfaceConfig::bridged`]: crate::InterfaceConfig::bridged
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -73,6 +73,7 @@
 
 mod frame;
 mod pump;
+mod socket;
 mod stats;
 #[allow(unsafe_code)]
 mod sys;
@@ -80,7 +81,7 @@ mod sys;
 use std::fmt;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -94,6 +95,7 @@ pub use frame::{
     DEFAULT_DECODER_BUFFER, LENGTH_PREFIX_LEN, MIN_FRAME_LEN, MalformedFrame, RESYNC_LIMIT,
     StreamDecoder, check_frame, encode_stream_frame,
 };
+pub use socket::{Framing, SocketError, VmSocket};
 pub use stats::{BridgeStats, DirectionStats};
 
 /// How long, by default, the bridge keeps retrying frames for a VM that does not read, per
@@ -105,98 +107,6 @@ pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_millis(20);
 /// How often, at the latest, the bridge threads look at the stop flag by default (a stop
 /// wakes them at once anyway; this is a safety net).
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(250);
-
-/// How frames travel on the VM's socket.
-#[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Framing {
-    /// One Ethernet frame per datagram on a unix datagram socket (vfkit, krunkit,
-    /// Virtualization.framework file-handle attachments).
-    Datagram,
-    /// A 4-byte big-endian length before each frame on a unix stream socket (QEMU
-    /// `-netdev stream`/`socket`).
-    Stream,
-}
-
-impl fmt::Display for Framing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Framing::Datagram => "datagram",
-            Framing::Stream => "stream",
-        })
-    }
-}
-
-/// The bridge's end of the VM's socket; its type decides the [`Framing`].
-///
-/// A datagram socket may be connected (to the VM's address, or one end of a socket pair) or
-/// only bound: then the bridge learns the VM's address from the first datagram it receives,
-/// connects to it, and drops frames for the VM until then (the first peer wins). A stream
-/// socket is one accepted or connected connection; the bridge ends when the VM closes it.
-/// Datagrams have no connection: a VM that goes away is not noticed, and frames for it are
-/// dropped (and counted) until the bridge is stopped.
-///
-/// The bridge puts the socket in non-blocking mode.
-///
-/// ```
-/// use std::os::unix::net::{UnixDatagram, UnixStream};
-/// use vmnet::bridge::{Framing, VmSocket};
-/// let (a, _b) = UnixStream::pair()?;
-/// assert_eq!(VmSocket::from(a).framing(), Framing::Stream);
-/// let (c, _d) = UnixDatagram::pair()?;
-/// assert_eq!(VmSocket::from(c).framing(), Framing::Datagram);
-/// # Ok::<(), std::io::Error>(())
-/// ```
-#[non_exhaustive]
-#[derive(Debug)]
-pub enum VmSocket {
-    /// [`Framing::Datagram`].
-    Datagram(UnixDatagram),
-    /// [`Framing::Stream`].
-    Stream(UnixStream),
-}
-
-impl VmSocket {
-    /// The framing this socket carries.
-    pub fn framing(&self) -> Framing {
-        match self {
-            VmSocket::Datagram(_) => Framing::Datagram,
-            VmSocket::Stream(_) => Framing::Stream,
-        }
-    }
-
-    fn try_clone(&self) -> io::Result<VmSocket> {
-        Ok(match self {
-            VmSocket::Datagram(s) => VmSocket::Datagram(s.try_clone()?),
-            VmSocket::Stream(s) => VmSocket::Stream(s.try_clone()?),
-        })
-    }
-
-    fn prepare(&self) -> io::Result<()> {
-        match self {
-            VmSocket::Datagram(s) => {
-                s.set_nonblocking(true)?;
-                sys::no_sigpipe(s)
-            }
-            VmSocket::Stream(s) => {
-                s.set_nonblocking(true)?;
-                sys::no_sigpipe(s)
-            }
-        }
-    }
-}
-
-impl From<UnixDatagram> for VmSocket {
-    fn from(socket: UnixDatagram) -> Self {
-        VmSocket::Datagram(socket)
-    }
-}
-
-impl From<UnixStream> for VmSocket {
-    fn from(socket: UnixStream) -> Self {
-        VmSocket::Stream(socket)
-    }
-}
 
 /// Tuning of a bridge; [`new`](Self::new) gives the defaults, by-value setters change them.
 ///

@@ -18,6 +18,15 @@ use crate::config::InterfaceConfig;
 /// assert!(options.isolation());
 /// assert!(options.allocate_mac_address()); // vmnet's default
 /// ```
+///
+/// Settings vmnet ignores on a network cannot be passed:
+///
+/// ```compile_fail
+/// fn start(network: &vmnet::Network) -> vmnet::Result<vmnet::Interface> {
+///     // The MTU is the network's: an InterfaceConfig is not accepted here.
+///     network.start_interface(&vmnet::InterfaceConfig::shared().with_mtu(1500))
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct NetworkInterfaceConfig {
     allocate_mac_address: bool,
