@@ -1,4 +1,15 @@
 //! Errors: one [`Error`] type for the crate, and vmnet's own [`Status`] codes.
+//!
+//! The choice, deliberately: every operation returns the one [`Error`], so `?` carries any of
+//! them through a caller's code and one `match` sees every failure. What differs per API family
+//! is the input each checks before vmnet is called, and each family has its own enum for that,
+//! carried in a variant of its own: [`ConfigError`] (interface configurations,
+//! [`Error::Config`]), [`NetworkConfigError`] (networks, [`Error::NetworkConfig`]) and
+//! [`RuleError`] (port-forwarding rules, [`Error::Rule`]). The socket bridge adds nothing: its
+//! ends are reported in [`ExitReason`](crate::bridge::ExitReason), not as errors. Where a
+//! failed call would otherwise lose a value the caller gave it, the error carries it back
+//! (the async constructors' `RegisterError`). Messages say what to do; the cause, when there
+//! is one, is [`source`](std::error::Error::source), never repeated in the message.
 
 use std::fmt;
 use std::time::Duration;
