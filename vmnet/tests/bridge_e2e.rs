@@ -7,6 +7,7 @@
 mod common;
 
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::time::{Duration, Instant};
 
@@ -426,6 +427,36 @@ fn the_vm_closing_the_stream_ends_the_bridge() {
     let exit = bridge.join();
     assert!(matches!(exit.reason, ExitReason::PeerClosed));
     assert_eq!(exit.stats, BridgeStats::default());
+}
+
+#[test]
+fn a_socket_pair_descriptor_of_either_type_is_bridged() {
+    // As a VM monitor hands one end of its socketpair(2) to the bridge (`--fd N`): a plain
+    // descriptor, whose type decides the framing.
+    let net = Net::new();
+    let NetSetup { host, mac, iface } = net_setup(&net);
+    let (vm, ours) = UnixDatagram::pair().unwrap();
+    vm.set_read_timeout(Some(SOON)).unwrap();
+    let socket = VmSocket::try_from(OwnedFd::from(ours)).unwrap();
+    let bridge = bridge::spawn(iface, socket, &options()).unwrap();
+    assert_eq!(bridge.framing(), bridge::Framing::Datagram);
+    vm.send(&frame(host.mac(), mac, 60, 1)).unwrap();
+    assert_eq!(host_recv(&host)[20], 1);
+    host.send(&frame(mac, host.mac(), 61, 2)).unwrap();
+    let mut buf = [0u8; 2048];
+    assert_eq!(vm.recv(&mut buf).unwrap(), 61);
+    let iface = finish(bridge).interface.unwrap();
+
+    let (mut vm, ours) = UnixStream::pair().unwrap();
+    vm.set_read_timeout(Some(SOON)).unwrap();
+    let socket = VmSocket::try_from(OwnedFd::from(ours)).unwrap();
+    let bridge = bridge::spawn(iface, socket, &options()).unwrap();
+    assert_eq!(bridge.framing(), bridge::Framing::Stream);
+    vm.write_all(&framed(&frame(host.mac(), mac, 62, 3))).unwrap();
+    assert_eq!(host_recv(&host)[20], 3);
+    host.send(&frame(mac, host.mac(), 63, 4)).unwrap();
+    assert_eq!(read_stream_frame(&mut vm)[20], 4);
+    finish(bridge);
 }
 
 /// Sends `signal` to the child process.
