@@ -117,7 +117,7 @@ impl Bounded {
 
 impl Drop for Bounded {
     fn drop(&mut self) {
-        if self.exited().is_none() {
+        if matches!(self.child.try_wait(), Ok(None)) {
             // timeout(1) is not reaped, so its pid still names its process group.
             let _ = killpg(self.pid(), Signal::SIGKILL);
             let _ = self.child.wait();
@@ -209,31 +209,27 @@ impl Bridge {
             &dir.path("bridge.stdout"),
             &stderr,
         );
-        // It binds the socket, then starts the interface and prints its MAC address.
+        // Ready once it has bound the socket and started the interface, whose MAC address
+        // (the only one it prints) it says as it starts.
         let deadline = Instant::now() + SOON;
         let mac = loop {
             let text = text(&stderr);
             let mac = text
-                .lines()
-                .filter(|line| line.contains("interface started"))
-                .find_map(|line| line.split("MAC ").nth(1)?.get(..17)?.parse().ok());
-            if let Some(mac) = mac {
+                .split(|c: char| c.is_whitespace() || c == ',')
+                .find_map(|word| word.parse().ok());
+            if let (Some(mac), true) = (mac, socket.exists()) {
                 break mac;
             }
             if let Some(status) = process.exited() {
-                panic!("vmnet-bridge exited ({status}) before its interface started:\n{text}");
+                panic!("vmnet-bridge exited ({status}) before it was ready:\n{text}");
             }
             assert!(
                 Instant::now() < deadline,
-                "vmnet-bridge printed no MAC address within {SOON:?}:\n{text}"
+                "vmnet-bridge had not bound {} and printed a MAC address within {SOON:?}:\n{text}",
+                socket.display()
             );
             std::thread::sleep(Duration::from_millis(20));
         };
-        assert!(
-            socket.exists(),
-            "the bridge listens on {}",
-            socket.display()
-        );
         Self {
             process,
             socket,
@@ -361,8 +357,8 @@ impl Qemu {
         let mut gave_up: Option<Instant> = None;
         loop {
             let dump = Dump::read(&self.dump, bridge.mac);
-            if dump.reflected_discover().is_some() {
-                dump.check();
+            if let Some(back) = dump.reflected_discover() {
+                dump.check(source(back));
                 eprintln!(
                     "{}: DHCP DISCOVER out and back after {:.1?} ({} frames sent, {} received)",
                     self.process.name,
@@ -459,32 +455,25 @@ impl Dump {
         dump
     }
 
-    /// The first DHCP DISCOVER the guest broadcast that came back from the network after it,
-    /// as (sent, received).
-    fn reflected_discover(&self) -> Option<(&[u8], &[u8])> {
+    /// What came back from the network for the first DHCP DISCOVER the guest broadcast that
+    /// came back: a frame after it in the dump with the same bytes past the MAC addresses.
+    fn reflected_discover(&self) -> Option<&[u8]> {
         self.sent
             .iter()
             .filter(|(_, f)| destination(f) == MacAddr::BROADCAST && is_dhcp_discover(f))
             .find_map(|(at, sent)| {
-                let back = self
+                let (_, back) = self
                     .received
                     .iter()
                     .find(|(back_at, back)| back_at > at && back[12..] == sent[12..])?;
-                Some((&sent[..], &back.1[..]))
+                Some(&back[..])
             })
     }
 
-    /// Every frame the guest received is one it sent, MAC addresses rewritten (to the guest,
-    /// from one gateway) and every other byte intact.
-    fn check(&self) {
-        let Some((_, back)) = self.reflected_discover() else {
-            panic!("no DHCP DISCOVER out and back\n{self}");
-        };
-        let gateway = source(back);
-        assert!(
-            gateway.is_unicast() && gateway != self.guest,
-            "from the gateway: {gateway}"
-        );
+    /// Every frame the guest received is one it sent before, MAC addresses rewritten (to the
+    /// guest, from `gateway`) and every other byte intact.
+    fn check(&self, gateway: MacAddr) {
+        assert!(gateway.is_unicast(), "from the gateway: {gateway}");
         for (at, frame) in &self.received {
             assert_eq!(destination(frame), self.guest, "frame {at}\n{self}");
             assert_eq!(source(frame), gateway, "frame {at}\n{self}");
@@ -612,9 +601,10 @@ fn qemu_boots_through_a_datagram_bridge() {
     boots_through("datagram", |dir| Netdev::Datagram(dir.path("qemu.sock")));
 }
 
-/// A datagram bridge serves the VM that speaks last: QEMU is stopped and started again twice
-/// on one bridge, first at the same socket path (its old socket file removed, as a launcher
-/// restarting it would), then at another path; each time frames must flow both ways.
+/// A datagram bridge serves a VM started after the last one went away: QEMU is stopped and
+/// started again twice on one bridge, first at the same socket path (its old socket file
+/// removed, as a launcher restarting it would), then at another path; each time frames must
+/// flow both ways.
 #[test]
 #[ignore = "needs qemu-system-x86_64 and ipxe-qemu; run by .ci/run"]
 fn a_restarted_qemu_is_served_by_the_same_datagram_bridge() {
