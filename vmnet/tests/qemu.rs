@@ -153,26 +153,36 @@ fn tail(path: &Path, max: usize) -> String {
 }
 
 /// The bridge's counters from one of its report lines (the `Display` of [`BridgeStats`]:
-/// `to VM: N packets, N bytes, N dropped; from VM: …; malformed: N; protocol errors: N`).
+/// `to VM: N packets, N bytes, N dropped; from VM: …; malformed: N; protocol errors: N`, and
+/// any further counters, which these tests do not read).
 fn parse_stats(line: &str) -> Option<BridgeStats> {
-    let at = line.find("to VM: ")?;
-    let numbers: Vec<u64> = line[at..]
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().ok())
-        .collect::<Option<_>>()?;
-    let [tp, tb, td, fp, fb, fd, malformed, protocol_errors] = numbers[..] else {
-        return None;
-    };
+    let report = &line[line.find("to VM: ")?..];
     let mut stats = BridgeStats::default();
-    (stats.to_vm.packets, stats.to_vm.bytes, stats.to_vm.drops) = (tp, tb, td);
-    (
-        stats.from_vm.packets,
-        stats.from_vm.bytes,
-        stats.from_vm.drops,
-    ) = (fp, fb, fd);
-    (stats.malformed, stats.protocol_errors) = (malformed, protocol_errors);
-    Some(stats)
+    let mut read = 0;
+    for part in report.split("; ") {
+        let (label, values) = part.split_once(": ")?;
+        // "N packets, N bytes, N dropped" or "N"
+        let numbers: Vec<u64> = values
+            .split(", ")
+            .map(|value| value.split(' ').next()?.parse().ok())
+            .collect::<Option<_>>()?;
+        let direction = match label {
+            "to VM" => Some(&mut stats.to_vm),
+            "from VM" => Some(&mut stats.from_vm),
+            _ => None,
+        };
+        match (direction, &numbers[..]) {
+            (Some(d), &[packets, bytes, drops]) => {
+                (d.packets, d.bytes, d.drops) = (packets, bytes, drops);
+            }
+            (None, &[n]) if label == "malformed" => stats.malformed = n,
+            (None, &[n]) if label == "protocol errors" => stats.protocol_errors = n,
+            (Some(_), _) => return None,
+            (None, _) => continue,
+        }
+        read += 1;
+    }
+    (read == 4).then_some(stats)
 }
 
 /// `vmnet-bridge --listen` on the simulator, reporting its counters every second.
@@ -653,4 +663,6 @@ fn the_counters_are_read_back_from_a_report_line() {
     );
     assert_eq!(parse_stats("vmnet-bridge: bridging (stream framing)"), None);
     assert_eq!(parse_stats("to VM: 4 packets"), None);
+    let more = format!("vmnet-bridge: {stats}; some new counter: 9");
+    assert_eq!(parse_stats(&more), Some(stats), "{more}");
 }
