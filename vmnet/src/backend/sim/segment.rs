@@ -252,6 +252,13 @@ impl Segment {
         ctx: StartContext<'_>,
     ) -> Result<Started> {
         let desc = config.validate(self.inner.capabilities)?;
+        // vmnet refuses a host interface it cannot bridge to; so does the segment, for any
+        // name its bridgeable list does not hold.
+        if let Some(name) = config.bridged_interface() {
+            if !self.inner.bridgeable.iter().any(|b| b == name) {
+                return Err(Error::vmnet(Operation::Start, Status::InvalidArgument));
+            }
+        }
         let params = Parameters::from_dictionary(&self.parameters_for(config, &desc))?
             .with_virtio_header(config.virtio_header());
         let port = Arc::new(Port::new(
@@ -773,6 +780,30 @@ mod tests {
             Err(Error::Vmnet { status, .. }) => Some(status),
             _ => None,
         }
+    }
+
+    #[test]
+    fn bridged_mode_takes_only_a_bridgeable_interface() {
+        let seg = Segment::builder().bridgeable_interfaces(["sim0"]).build();
+        let options = StartOptions::new();
+        let ctx = || StartContext {
+            options: &options,
+            notifier: Arc::new(Notifier::new().unwrap()),
+        };
+        match seg.start_driver(&InterfaceConfig::bridged("nosuch0"), ctx()) {
+            Err(Error::Vmnet {
+                operation: Operation::Start,
+                status: Status::InvalidArgument,
+            }) => {}
+            other => panic!(
+                "nosuch0 is not bridgeable, got {:?}",
+                other.map(|s| s.params)
+            ),
+        }
+        assert_eq!(seg.stats().interfaces, 0);
+        let started = seg.start_driver(&InterfaceConfig::bridged("sim0"), ctx());
+        assert!(started.is_ok(), "sim0 is listed");
+        assert_eq!(seg.stats().interfaces, 1);
     }
 
     #[test]
