@@ -66,7 +66,8 @@
 //! | `batch` (values) | [`PacketBatch`]'s arena and iovecs, heap slices reached only through raw pointers (so the descriptors' pointers into them stay valid), its `Send` and `Sync`, and vouching for the descriptor sets it builds over them |
 //! | `backend::apple` (seam) | vmnet.framework, XPC, blocks and libdispatch: every call into Apple's C API, `vmnet_read` and `vmnet_write` on descriptor sets included; `Send` and `Sync` for vmnet's handles |
 //! | `events` (seam) | the readiness notifier's pipe: `pipe`, `write`, `read`, `poll`, `fcntl` (and, in its tests, signals) |
-//! | `bridge::sys` (operations) | the socket bridge's calls: `send`, `recvmsg`, `poll`, `setsockopt`, `sockaddr_un` |
+//! | `bridge::sys` (operations) | the socket bridge's calls: `sendto`, `recvmsg`, `poll`, `setsockopt` (`SO_NOSIGPIPE`), `sockaddr_un` |
+//! | `bridge::batched` (operations) | the socket bridge's batched datagram calls: `recvmmsg`/`sendmmsg` (Linux), `recvmsg_x`/`sendmsg_x` found with `dlsym` (macOS), over preallocated headers pointed at the buffers for each call, and those headers' `Send` |
 //! | `async_io` (operations) | registering the notifier's descriptor with tokio's reactor (`AsyncFd`), which trusts it to stay open |
 //! | the public `unsafe fn`s, item by item: [`Interface::read_raw`], [`Interface::write_raw`], [`ReadHalf::read_raw`], [`WriteHalf::write_raw`], `NetworkSerialization::from_raw` (macOS) | each turns its caller's contract into a descriptor set (`descs`) or a retained XPC object (`backend::apple`), and does nothing else unsafe |
 //!

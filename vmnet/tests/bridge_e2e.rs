@@ -180,6 +180,80 @@ fn a_bound_datagram_socket_learns_the_vm_from_its_first_datagram() {
 }
 
 #[test]
+fn a_restarted_vm_on_a_bound_datagram_socket_is_served() {
+    let net = Net::new();
+    let dir = TempDir::new("restart");
+    let NetSetup { host, mac, iface } = net_setup(&net);
+    // The bridge only binds (vmnet-bridge --listen); each VM binds its own path and connects
+    // to the bridge's, as QEMU's `-netdev dgram` does.
+    let ours = UnixDatagram::bind(dir.path("bridge.sock")).unwrap();
+    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    let start_vm = |name: &str| {
+        let path = dir.path(name);
+        let _ = std::fs::remove_file(&path);
+        let vm = UnixDatagram::bind(&path).unwrap();
+        vm.connect(dir.path("bridge.sock")).unwrap();
+        vm.set_read_timeout(Some(SOON)).unwrap();
+        vm
+    };
+    let exchange = |vm: &UnixDatagram, tag: u8| {
+        vm.send(&frame(host.mac(), mac, 60, tag)).unwrap();
+        assert_eq!(host_recv(&host)[20], tag);
+        host.send(&frame(mac, host.mac(), 61, tag)).unwrap();
+        let mut buf = [0u8; 2048];
+        assert_eq!(vm.recv(&mut buf).unwrap(), 61);
+        assert_eq!(buf[20], tag);
+    };
+    let vm = start_vm("vm-1.sock");
+    exchange(&vm, 1);
+
+    // The VM exits: frames for it cannot be delivered, and are counted.
+    drop(vm);
+    host.send(&frame(mac, host.mac(), 60, 2)).unwrap();
+    wait_stats(&bridge, "a frame for the gone VM dropped", |s| {
+        s.to_vm.drops == 1
+    });
+
+    // Restarted at the same path: served again (the same address, so not a new peer).
+    let vm = start_vm("vm-1.sock");
+    exchange(&vm, 3);
+    assert_eq!(bridge.stats().peer_changes, 0);
+    drop(vm);
+
+    // Restarted at another path: its first datagram makes it the VM.
+    let vm = start_vm("vm-2.sock");
+    exchange(&vm, 4);
+    let exit = finish(bridge);
+    let s = exit.stats;
+    assert_eq!(s.peer_changes, 1, "{s}");
+    assert_eq!(
+        (s.from_vm.packets, s.to_vm.packets, s.to_vm.drops),
+        (3, 3, 1),
+        "{s}"
+    );
+    assert!(s.to_string().ends_with("peer changes: 1"), "{s}");
+}
+
+#[test]
+fn a_bridge_that_cannot_start_gives_the_interface_back() {
+    let net = Net::new();
+    let NetSetup { iface, .. } = net_setup(&net);
+    // A pipe dressed as a datagram socket: preparing its buffers fails.
+    let (read, _write) = std::io::pipe().unwrap();
+    let not_a_socket = UnixDatagram::from(OwnedFd::from(read));
+    let e = bridge::spawn(iface, not_a_socket, &options()).unwrap_err();
+    assert_eq!(e.error().raw_os_error(), Some(libc::ENOTSOCK), "{e:?}");
+    assert_eq!(e.to_string(), "the bridge could not start");
+    let iface = e.into_interface();
+    assert_eq!(net.running_interfaces(), 1, "given back running");
+    // It still bridges.
+    let (_vm, ours) = UnixDatagram::pair().unwrap();
+    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    finish(bridge).interface.unwrap().stop().unwrap();
+    assert_eq!(net.running_interfaces(), 0);
+}
+
+#[test]
 fn stream_frames_flow_both_ways() {
     let net = Net::new();
     let dir = TempDir::new("stream");
@@ -452,7 +526,8 @@ fn a_socket_pair_descriptor_of_either_type_is_bridged() {
     let socket = VmSocket::try_from(OwnedFd::from(ours)).unwrap();
     let bridge = bridge::spawn(iface, socket, &options()).unwrap();
     assert_eq!(bridge.framing(), bridge::Framing::Stream);
-    vm.write_all(&framed(&frame(host.mac(), mac, 62, 3))).unwrap();
+    vm.write_all(&framed(&frame(host.mac(), mac, 62, 3)))
+        .unwrap();
     assert_eq!(host_recv(&host)[20], 3);
     host.send(&frame(mac, host.mac(), 63, 4)).unwrap();
     assert_eq!(read_stream_frame(&mut vm)[20], 4);

@@ -9,9 +9,15 @@
 //!   socket (QEMU's `-netdev stream` and `-netdev socket`).
 //!
 //! [`spawn`] runs a bridge on two threads, one per direction, with batched I/O on both sides:
-//! [`PacketBatch`](crate::PacketBatch) reads and writes on the vmnet side; on the socket side,
-//! datagrams are received into one preallocated buffer and stream bytes go through a
-//! [`StreamDecoder`] over one reusable buffer. After start-up nothing is allocated per packet.
+//! [`PacketBatch`](crate::PacketBatch) reads and caller-owned buffers written through
+//! [`Descriptors`](crate::Descriptors) on the vmnet side; on the socket side, datagrams move
+//! many per system call (`recvmmsg`/`sendmmsg` on Linux, `recvmsg_x`/`sendmsg_x` on macOS
+//! where the system exports them; one call per datagram elsewhere, or with
+//! [`BridgeOptions::with_batched_io`]`(false)`), straight into and out of preallocated buffers,
+//! and stream bytes go through a [`StreamDecoder`] over one reusable buffer. After start-up
+//! nothing is allocated per packet. A datagram socket's buffers are raised to hold a batch of
+//! the largest frames, as far as the system allows: [`RunningBridge::socket_buffers`] says
+//! what it got, and whether the system capped it.
 //!
 //! - **A full VM side never stalls the bridge.** When the VM does not read (`EAGAIN`/`ENOBUFS`
 //!   on send), the bridge retries for at most [`BridgeOptions::send_timeout`] per batch, then
@@ -26,6 +32,26 @@
 //!   another component), when the VM closes a stream connection, or on an unrecoverable error;
 //!   [`RunningBridge::join`] gives the interface back with the final [`BridgeStats`] and the
 //!   [`ExitReason`].
+//!
+//! # Datagram peers
+//!
+//! A datagram socket given **connected** (one end of a `socketpair(2)`, a descriptor from the
+//! VM monitor, a socket `connect`ed to the VM's path) stays so: frames go to that peer only.
+//!
+//! A socket given only **bound** (a path the VM sends to, as `vmnet-bridge --listen` and
+//! QEMU's `-netdev dgram` use it) is never connected: the bridge **follows the newest
+//! sender**. Each datagram's sender address is looked at as it is received; frames for the
+//! VM go (`sendto`) to the address of the latest one with a name (an unnamed socket cannot
+//! be answered, and does not move the VM). When it changes — a VM restarted at another path,
+//! or a second VM took over — the bridge switches at once and counts it in
+//! [`BridgeStats::peer_changes`]. So a VM that exits and comes back, at the same path or a
+//! new one, is served again with nothing to restart on the bridge's side.
+//!
+//! Datagrams have no connection: a VM that goes away is not noticed. Every frame that cannot
+//! be delivered — no VM has sent anything yet, the VM's socket is gone (`ENOENT`) or closed
+//! (`ECONNREFUSED`), it refuses the frame's size (`EMSGSIZE`), its path is now held by a
+//! socket connected elsewhere (`EPERM`) — is dropped and counted in the VM direction's
+//! [`DirectionStats::drops`], and the next frame is tried; the bridge goes on until stopped.
 //!
 //! The frame checks are public for fuzzing and reuse: [`check_frame`], [`StreamDecoder`],
 //! [`encode_stream_frame`].
@@ -71,9 +97,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[allow(unsafe_code)]
+mod batched;
 mod frame;
+mod peer;
 mod pump;
 mod socket;
+mod spawn_error;
 mod stats;
 #[allow(unsafe_code)]
 mod sys;
@@ -83,19 +113,20 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::control::Control;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::interface::{Interface, ReadHalf, WriteHalf};
 
 pub use frame::{
     DEFAULT_DECODER_BUFFER, LENGTH_PREFIX_LEN, MIN_FRAME_LEN, MalformedFrame, RESYNC_LIMIT,
     StreamDecoder, check_frame, encode_stream_frame,
 };
-pub use socket::{Framing, SocketError, VmSocket};
+pub use socket::{Framing, SocketBuffers, SocketError, VmSocket};
+pub use spawn_error::SpawnError;
 pub use stats::{BridgeStats, DirectionStats};
 
 /// How long, by default, the bridge keeps retrying frames for a VM that does not read, per
@@ -123,6 +154,7 @@ pub struct BridgeOptions {
     write_timeout: Duration,
     poll_interval: Duration,
     max_frame_len: Option<usize>,
+    batched_io: bool,
 }
 
 impl Default for BridgeOptions {
@@ -132,14 +164,15 @@ impl Default for BridgeOptions {
 }
 
 impl BridgeOptions {
-    /// [`DEFAULT_SEND_TIMEOUT`], [`DEFAULT_WRITE_TIMEOUT`], [`DEFAULT_POLL_INTERVAL`], and
-    /// the interface's maximum packet size as the largest frame.
+    /// [`DEFAULT_SEND_TIMEOUT`], [`DEFAULT_WRITE_TIMEOUT`], [`DEFAULT_POLL_INTERVAL`], the
+    /// interface's maximum packet size as the largest frame, and batched datagram I/O.
     pub fn new() -> Self {
         Self {
             send_timeout: DEFAULT_SEND_TIMEOUT,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             poll_interval: DEFAULT_POLL_INTERVAL,
             max_frame_len: None,
+            batched_io: true,
         }
     }
 
@@ -173,6 +206,22 @@ impl BridgeOptions {
     pub fn with_max_frame_len(mut self, len: usize) -> Self {
         self.max_frame_len = Some(len);
         self
+    }
+
+    /// Whether datagrams move in batches, many per system call (`recvmmsg`/`sendmmsg` on
+    /// Linux, `recvmsg_x`/`sendmsg_x` on macOS where the system has them), or one call per
+    /// datagram. Default: batched; the per-frame path is kept for comparison
+    /// (`cargo xtask bench`) and as a fallback, which a system without batched calls gets
+    /// anyway. Stream sockets are unaffected.
+    #[must_use]
+    pub fn with_batched_io(mut self, batched: bool) -> Self {
+        self.batched_io = batched;
+        self
+    }
+
+    /// Whether datagrams move in batches (see [`with_batched_io`](Self::with_batched_io)).
+    pub fn batched_io(&self) -> bool {
+        self.batched_io
     }
 
     /// The most time spent, per batch, retrying frames for a VM whose socket is full.
@@ -303,6 +352,8 @@ struct Shared {
     exited_cond: Condvar,
     options: BridgeOptions,
     max_frame_len: usize,
+    /// The VM's address, for a bound datagram socket (unused otherwise).
+    peer: peer::Peer,
 }
 
 impl Shared {
@@ -337,8 +388,9 @@ pub struct RunningBridge {
     shared: Arc<Shared>,
     control: Control,
     framing: Framing,
-    to_vm: Option<JoinHandle<ReadHalf>>,
-    from_vm: Option<JoinHandle<WriteHalf>>,
+    socket_buffers: Option<SocketBuffers>,
+    to_vm: Option<JoinHandle<Option<ReadHalf>>>,
+    from_vm: Option<JoinHandle<Option<WriteHalf>>>,
 }
 
 impl fmt::Debug for RunningBridge {
@@ -355,63 +407,89 @@ impl fmt::Debug for RunningBridge {
 /// `vmnet-bridge-to-vm` and `vmnet-bridge-from-vm`).
 ///
 /// # Errors
-/// [`Error::Io`] if the socket cannot be prepared (made non-blocking, cloned) or a thread
-/// cannot be started; the interface is then dropped, which stops it.
+/// [`SpawnError`] if the socket cannot be prepared (made non-blocking, cloned) or a thread
+/// cannot be started; it gives the interface back, still running.
 pub fn spawn(
     interface: Interface,
     socket: impl Into<VmSocket>,
     options: &BridgeOptions,
-) -> Result<RunningBridge> {
+) -> Result<RunningBridge, SpawnError> {
     let socket = socket.into();
     let framing = socket.framing();
-    socket.prepare()?;
-    let other = socket.try_clone()?;
+    let params = interface.parameters();
     // Packets carry the virtio-net header when it is on: buffer_len counts it.
-    let interface_max = interface.parameters().buffer_len();
+    let interface_max = params.buffer_len();
     let max_frame_len = options
         .max_frame_len
         .map_or(interface_max, |len| len.min(interface_max));
+    // Room for a batch of the largest frames, each way.
+    let batch = params.read_max_packets().max(params.write_max_packets());
+    let prepared = socket
+        .prepare(interface_max.saturating_mul(batch))
+        .and_then(|buffers| Ok((buffers, socket.try_clone()?, StopHandle::new()?)));
+    let (socket_buffers, other, stop) = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => return Err(SpawnError::new(interface, e)),
+    };
     let shared = Arc::new(Shared {
-        stop: StopHandle::new()?,
+        stop,
         counters: stats::Counters::default(),
         reason: Mutex::new(None),
         exited: Mutex::new(0),
         exited_cond: Condvar::new(),
         options: options.clone(),
         max_frame_len,
+        peer: peer::Peer::default(),
     });
-    let control = interface.control();
-    let (read, write) = interface.split();
-    let to_vm = pump::ToVm::new(read, socket, shared.clone());
-    let guard = ExitGuard(shared.clone());
-    let to_vm = thread::Builder::new()
-        .name("vmnet-bridge-to-vm".into())
-        .spawn(move || {
-            let _guard = guard;
-            to_vm.run()
-        })?;
-    let from_vm = pump::FromVm::new(write, other, shared.clone());
-    let guard = ExitGuard(shared.clone());
-    let from_vm = thread::Builder::new()
-        .name("vmnet-bridge-from-vm".into())
-        .spawn(move || {
-            let _guard = guard;
-            from_vm.run()
-        });
-    let from_vm = match from_vm {
+    // Both threads start before the interface is split: if either cannot, the other gets no
+    // work (its channel closes) and the interface is given back whole.
+    let (to_vm_work, to_vm_rx) = mpsc::sync_channel(1);
+    let to_vm = match start_thread("vmnet-bridge-to-vm", to_vm_rx, &shared, pump::ToVm::run) {
+        Ok(handle) => handle,
+        Err(e) => return Err(SpawnError::new(interface, e)),
+    };
+    let (from_vm_work, from_vm_rx) = mpsc::sync_channel(1);
+    let from_vm = match start_thread(
+        "vmnet-bridge-from-vm",
+        from_vm_rx,
+        &shared,
+        pump::FromVm::run,
+    ) {
         Ok(handle) => handle,
         Err(e) => {
-            shared.stop.stop();
+            drop(to_vm_work);
             let _ = to_vm.join();
-            return Err(Error::Io(e));
+            return Err(SpawnError::new(interface, e));
         }
     };
+    let control = interface.control();
+    let (read, write) = interface.split();
+    // Each thread waits in `recv` until it gets its work or the sender is dropped, so these
+    // sends into a one-slot channel neither block nor fail.
+    let _ = to_vm_work.send(pump::ToVm::new(read, socket, shared.clone()));
+    let _ = from_vm_work.send(pump::FromVm::new(write, other, shared.clone()));
     Ok(RunningBridge {
         shared,
         control,
         framing,
+        socket_buffers,
         to_vm: Some(to_vm),
         from_vm: Some(from_vm),
+    })
+}
+
+/// Starts a bridge thread named `name` that runs `run` on the work `rx` delivers (and does
+/// nothing if the sender is dropped first); it counts as exited when it ends, even by a panic.
+fn start_thread<W: Send + 'static, R: Send + 'static>(
+    name: &str,
+    rx: mpsc::Receiver<W>,
+    shared: &Arc<Shared>,
+    run: fn(W) -> R,
+) -> io::Result<JoinHandle<Option<R>>> {
+    let guard = ExitGuard(shared.clone());
+    thread::Builder::new().name(name.into()).spawn(move || {
+        let _guard = guard;
+        rx.recv().ok().map(run)
     })
 }
 
@@ -419,6 +497,29 @@ impl RunningBridge {
     /// The framing of the VM's socket.
     pub fn framing(&self) -> Framing {
         self.framing
+    }
+
+    /// The datagram socket's buffer sizes, as asked for and as the system set them (`None`
+    /// for a stream socket). [`SocketBuffers::is_capped`] says whether the system gave less;
+    /// its `Display` is a line for a log saying what to raise. The library prints nothing.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sim")] {
+    /// use std::os::unix::net::UnixDatagram;
+    /// use vmnet::bridge::{self, BridgeOptions};
+    /// # let segment = vmnet::sim::Segment::new();
+    /// # let iface = segment.start(&vmnet::InterfaceConfig::shared())?;
+    /// let (_vm, ours) = UnixDatagram::pair()?;
+    /// let bridge = bridge::spawn(iface, ours, &BridgeOptions::new())?;
+    /// let buffers = bridge.socket_buffers().unwrap();
+    /// if buffers.is_capped() {
+    ///     eprintln!("{buffers}");
+    /// }
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn socket_buffers(&self) -> Option<SocketBuffers> {
+        self.socket_buffers
     }
 
     /// A [`Control`] of the bridged interface: port forwarding (and its parameters and
@@ -505,8 +606,8 @@ impl RunningBridge {
     /// Waits for the bridge to end by itself (the VM closes the connection, an error) or
     /// through its [`StopHandle`], and returns what it leaves.
     pub fn join(mut self) -> BridgeExit {
-        let read = self.to_vm.take().and_then(|h| h.join().ok());
-        let write = self.from_vm.take().and_then(|h| h.join().ok());
+        let read = self.to_vm.take().and_then(|h| h.join().ok().flatten());
+        let write = self.from_vm.take().and_then(|h| h.join().ok().flatten());
         let interface = match (read, write) {
             (Some(read), Some(write)) => read.unsplit(write).ok(),
             _ => None,

@@ -11,10 +11,13 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::batched::{DatagramIo, Slot};
 use super::frame::{LENGTH_PREFIX_LEN, StreamDecoder, check_frame, encode_stream_frame};
-use super::sys::{self, Wait};
+use super::peer::{Follower, Learner};
+use super::sys::{self, Address, Wait};
 use super::{ExitReason, Shared, VmSocket};
 use crate::batch::PacketBatch;
+use crate::descs::Descriptors;
 use crate::error::Error;
 use crate::interface::{ReadHalf, WriteHalf};
 
@@ -76,7 +79,12 @@ pub(super) struct ToVm {
 
 /// Where [`ToVm`] sends frames, with what its framing needs.
 enum Sink {
-    Datagram(UnixDatagram),
+    Datagram {
+        socket: UnixDatagram,
+        io: DatagramIo,
+        /// `Some` for a bound (unconnected) socket: frames go to the newest sender.
+        follower: Option<Follower>,
+    },
     Stream {
         socket: UnixStream,
         out: StreamOutput,
@@ -95,7 +103,11 @@ impl ToVm {
     pub(super) fn new(rx: ReadHalf, socket: VmSocket, shared: Arc<Shared>) -> Self {
         let batch = PacketBatch::for_interface(rx.parameters());
         let sink = match socket {
-            VmSocket::Datagram(socket) => Sink::Datagram(socket),
+            VmSocket::Datagram(socket) => Sink::Datagram {
+                follower: (!is_connected(&socket)).then(Follower::default),
+                io: DatagramIo::new(batch.capacity(), shared.options.batched_io),
+                socket,
+            },
             VmSocket::Stream(socket) => {
                 let cap = MIN_STREAM_OUT.max(2 * (LENGTH_PREFIX_LEN + batch.slot_size()));
                 Sink::Stream {
@@ -141,8 +153,24 @@ impl ToVm {
                     self.shared.options.send_timeout
                 });
                 self.stalled = match &mut self.sink {
-                    Sink::Datagram(socket) => {
-                        send_datagrams(socket, &self.batch, budget, &self.shared)?
+                    Sink::Datagram {
+                        socket,
+                        io,
+                        follower,
+                    } => {
+                        // A bound socket sends to the newest sender; none yet: nowhere to go.
+                        let to = match follower {
+                            Some(follower) => match follower.current(&self.shared.peer) {
+                                Some(to) => Some(to),
+                                None => {
+                                    let dropped = self.batch.len() as u64;
+                                    self.shared.counters.add_to_vm(0, 0, dropped);
+                                    continue;
+                                }
+                            },
+                            None => None,
+                        };
+                        send_datagrams(socket, io, to, &self.batch, budget, &self.shared)?
                     }
                     Sink::Stream { socket, out } => {
                         send_stream(socket, &self.batch, out, budget, &self.shared)?
@@ -174,7 +202,7 @@ impl ToVm {
 /// What became of one frame sent to the VM.
 enum Fate {
     Sent,
-    /// It cannot be delivered (no peer, refused, malformed).
+    /// It cannot be encoded.
     Dropped,
     /// Dropped because the VM side stayed full: the retry budget was spent.
     Stalled,
@@ -201,7 +229,7 @@ impl ToVmTally {
     }
 }
 
-/// Sends the frames of `batch` in turn with `send`, counting what became of each, up to the
+/// Passes the frames of `batch` in turn to `send`, counting what became of each, up to the
 /// first error.
 fn send_each(
     batch: &PacketBatch,
@@ -235,39 +263,60 @@ fn wait_for_room(socket: &impl AsRawFd, shared: &Shared, left: Duration) -> Step
         .map_err(ExitReason::Io)
 }
 
-/// Sends every frame of `batch` as one datagram, retrying a full receiver within `budget`,
-/// then dropping. Returns whether the last frame was dropped for a full receiver.
+/// Sends every frame of `batch` as one datagram to `to` (`None`: the connected peer), as many
+/// per call as `io` moves, retrying a full receiver within `budget`, then dropping the rest; a
+/// frame that cannot be delivered is dropped alone. Returns whether the batch ended with
+/// frames dropped for a full receiver.
 fn send_datagrams(
     socket: &UnixDatagram,
+    io: &mut DatagramIo,
+    to: Option<&Address>,
     batch: &PacketBatch,
     mut budget: Budget,
     shared: &Shared,
 ) -> Result<bool, ExitReason> {
-    let (tally, result) = send_each(batch, |frame| {
-        loop {
-            match sys::send(socket, frame) {
-                Ok(_) => return Ok(Fate::Sent),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if sys::is_full(&e) => {
-                    let Some(left) = budget.left(shared.stop.is_stopped()) else {
-                        return Ok(Fate::Stalled);
-                    };
-                    if e.kind() == io::ErrorKind::WouldBlock {
-                        wait_for_room(socket, shared, left)?;
-                    } else {
-                        // ENOBUFS: poll would report room at once; pause instead.
-                        thread::sleep(left.min(RETRY_PAUSE));
-                    }
-                }
-                // No peer yet (a bound socket still learning it), or it went away, or the
-                // receiver refuses the size: this frame cannot be delivered.
-                Err(e) if sys::is_no_peer(&e) || e.raw_os_error() == Some(libc::EMSGSIZE) => {
-                    return Ok(Fate::Dropped);
-                }
-                Err(e) => return Err(ExitReason::Io(e)),
-            }
+    let mut tally = ToVmTally::default();
+    let mut done = 0;
+    let result = loop {
+        if done == batch.len() {
+            break Ok(());
         }
-    });
+        match io.send(socket, batch, done, to) {
+            Ok(sent) => {
+                tally.packets += sent as u64;
+                tally.bytes += batch
+                    .iter()
+                    .skip(done)
+                    .take(sent)
+                    .map(|f| f.len() as u64)
+                    .sum::<u64>();
+                tally.stalled = false;
+                done += sent;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if sys::is_full(&e) => {
+                let Some(left) = budget.left(shared.stop.is_stopped()) else {
+                    // The VM is not reading: what is left of the batch is dropped.
+                    tally.drops += (batch.len() - done) as u64;
+                    tally.stalled = true;
+                    break Ok(());
+                };
+                if e.kind() == io::ErrorKind::WouldBlock {
+                    wait_for_room(socket, shared, left)?;
+                } else {
+                    // ENOBUFS: poll would report room at once; pause instead.
+                    thread::sleep(left.min(RETRY_PAUSE));
+                }
+            }
+            // No VM yet or any more, or it refuses this frame: drop it, try the next.
+            Err(e) if sys::is_undeliverable(&e) => {
+                tally.drops += 1;
+                tally.stalled = false;
+                done += 1;
+            }
+            Err(e) => break Err(ExitReason::Io(e)),
+        }
+    };
     tally.finish(shared, result)
 }
 
@@ -331,7 +380,7 @@ impl StreamOutput {
     /// Sends as much of the pending output as the socket takes now.
     fn flush(&mut self, socket: &UnixStream) -> Step {
         while self.pending() {
-            match sys::send(socket, &self.buf[self.sent..]) {
+            match sys::send(socket, &self.buf[self.sent..], None) {
                 Ok(0) => return Ok(()),
                 Ok(n) => self.sent += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -351,17 +400,20 @@ pub(super) struct FromVm {
     tx: WriteHalf,
     source: Source,
     shared: Arc<Shared>,
-    /// The frames for vmnet. Datagram framing: each datagram is received straight into the
-    /// next slot (the largest frame long); an oversize one, cut to it, is dropped as malformed.
-    batch: PacketBatch,
+    /// The frames for vmnet, one per slot, each slot the largest frame long. Datagram
+    /// framing: each datagram is received straight into the next slot; an oversize one, cut
+    /// to it, is dropped as malformed.
+    slots: Box<[Slot]>,
+    descs: Descriptors,
 }
 
 /// Where [`FromVm`] receives frames, with what its framing needs.
 enum Source {
     Datagram {
         socket: UnixDatagram,
-        /// Whether replies have somewhere to go.
-        connected: bool,
+        io: DatagramIo,
+        /// `Some` for a bound (unconnected) socket: the newest sender becomes the VM.
+        learner: Option<Learner>,
     },
     Stream {
         socket: UnixStream,
@@ -372,10 +424,11 @@ enum Source {
 impl FromVm {
     pub(super) fn new(tx: WriteHalf, socket: VmSocket, shared: Arc<Shared>) -> Self {
         let max = shared.max_frame_len;
-        let batch = PacketBatch::new(tx.parameters().write_max_packets(), max);
+        let count = tx.parameters().write_max_packets().max(1);
         let source = match socket {
             VmSocket::Datagram(socket) => Source::Datagram {
-                connected: socket.peer_addr().is_ok(),
+                learner: (!is_connected(&socket)).then(Learner::default),
+                io: DatagramIo::new(count, shared.options.batched_io),
                 socket,
             },
             VmSocket::Stream(socket) => Source::Stream {
@@ -384,10 +437,11 @@ impl FromVm {
             },
         };
         Self {
+            slots: (0..count).map(|_| Slot::new(max)).collect(),
+            descs: Descriptors::new(count),
             tx,
             source,
             shared,
-            batch,
         }
     }
 
@@ -396,19 +450,28 @@ impl FromVm {
             tx,
             source,
             shared,
-            batch,
+            slots,
+            descs,
         } = &mut self;
+        let mut out = ToVmnet { tx, descs, shared };
         let result = match source {
-            Source::Datagram { socket, connected } => {
-                pump_datagrams(socket, connected, tx, batch, shared)
-            }
-            Source::Stream { socket, decoder } => pump_stream(socket, decoder, tx, batch, shared),
+            Source::Datagram {
+                socket,
+                io,
+                learner,
+            } => pump_datagrams(socket, io, learner.as_mut(), slots, &mut out),
+            Source::Stream { socket, decoder } => pump_stream(socket, decoder, slots, &mut out),
         };
         if let Err(reason) = result {
             self.shared.end(reason);
         }
         self.tx
     }
+}
+
+/// Whether a datagram socket is connected (to one peer for good), not only bound.
+fn is_connected(socket: &UnixDatagram) -> bool {
+    socket.peer_addr().is_ok()
 }
 
 /// Waits (up to the poll interval) until `socket` has input or a stop is asked for.
@@ -422,60 +485,57 @@ fn wait_input(socket: &impl AsRawFd, shared: &Shared) -> Step {
     .map_err(ExitReason::Io)
 }
 
-/// Datagram framing: one frame per datagram, received straight into the batch.
+/// Datagram framing: one frame per datagram, received straight into the slots, as many per
+/// call as `io` moves. With a `learner` (a bound socket), each sender becomes the VM.
 fn pump_datagrams(
     socket: &UnixDatagram,
-    connected: &mut bool,
-    tx: &mut WriteHalf,
-    batch: &mut PacketBatch,
-    shared: &Shared,
+    io: &mut DatagramIo,
+    mut learner: Option<&mut Learner>,
+    slots: &mut [Slot],
+    out: &mut ToVmnet<'_>,
 ) -> Step {
+    let shared = out.shared;
     let max = shared.max_frame_len;
     loop {
         if shared.stop.is_stopped() {
             return Ok(());
         }
-        batch.clear();
+        let mut kept = 0;
         let mut malformed = 0;
         let mut drained = false;
-        while batch.len() < batch.capacity() {
-            let received = batch.push_with_or_skip(|slot| {
-                let datagram = if *connected {
-                    sys::recv(socket, slot, None)?
-                } else {
-                    let mut from = sys::Sender::new();
-                    let datagram = sys::recv(socket, slot, Some(&mut from))?;
-                    // The first peer with an address becomes the VM: connect to it so frames
-                    // for the VM have somewhere to go.
-                    if let Some(path) = from.path() {
-                        *connected = socket.connect(path).is_ok();
-                    }
-                    datagram
-                };
-                // Cut to the slot means longer than the largest frame: too long.
-                if datagram.truncated || check_frame(&slot[..datagram.len], max).is_err() {
-                    return Err(Unfit::Malformed);
-                }
-                Ok(datagram.len)
-            });
-            match received {
-                Ok(Ok(_)) => {}
-                Ok(Err(Unfit::Malformed)) | Err(_) => malformed += 1,
-                Ok(Err(Unfit::Io(e))) if e.kind() == io::ErrorKind::Interrupted => {}
-                Ok(Err(Unfit::Io(e)))
-                    if e.kind() == io::ErrorKind::WouldBlock || sys::is_no_peer(&e) =>
-                {
+        while kept < slots.len() {
+            let received = match io.recv(socket, &mut slots[kept..], learner.is_some()) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock || sys::is_no_peer(&e) => {
                     drained = true;
                     break;
                 }
-                Ok(Err(Unfit::Io(e))) => {
+                Err(e) => {
                     shared.counters.malformed(malformed);
                     return Err(ExitReason::Io(e));
+                }
+            };
+            // Keep the well-formed frames, in order, at the front (swapping boxes, no copy).
+            let first = kept;
+            for i in first..first + received {
+                let slot = &slots[i];
+                if let Some(learner) = learner.as_deref_mut()
+                    && learner.saw(&slot.from, &shared.peer)
+                {
+                    shared.counters.peer_change();
+                }
+                // Cut to the slot means longer than the largest frame: too long.
+                if slot.truncated || check_frame(slot.as_ref(), max).is_err() {
+                    malformed += 1;
+                } else {
+                    slots.swap(kept, i);
+                    kept += 1;
                 }
             }
         }
         shared.counters.malformed(malformed);
-        write_to_vmnet(tx, batch, shared)?;
+        out.write(&slots[..kept])?;
         if drained {
             wait_input(socket, shared)?;
         }
@@ -486,10 +546,10 @@ fn pump_datagrams(
 fn pump_stream(
     mut socket: &UnixStream,
     decoder: &mut StreamDecoder,
-    tx: &mut WriteHalf,
-    batch: &mut PacketBatch,
-    shared: &Shared,
+    slots: &mut [Slot],
+    out: &mut ToVmnet<'_>,
 ) -> Step {
+    let shared = out.shared;
     loop {
         if shared.stop.is_stopped() {
             return Ok(());
@@ -513,16 +573,23 @@ fn pump_stream(
         }
         let mut malformed = 0;
         let mut fatal = None;
-        batch.clear();
+        let mut filled = 0;
         while let Some(item) = decoder.next_frame() {
             match item {
                 Ok(frame) => {
-                    if batch.len() == batch.capacity() {
-                        write_to_vmnet(tx, batch, shared)?;
-                        batch.clear();
+                    if filled == slots.len() {
+                        out.write(slots)?;
+                        filled = 0;
                     }
-                    if batch.push(frame).is_err() {
-                        malformed += 1;
+                    let slot = &mut slots[filled];
+                    // The decoder passes frames up to the largest frame, the slots' size.
+                    match slot.buf_mut().get_mut(..frame.len()) {
+                        Some(room) => {
+                            room.copy_from_slice(frame);
+                            slot.set_len(frame.len());
+                            filled += 1;
+                        }
+                        None => malformed += 1,
                     }
                 }
                 Err(e) if e.is_fatal() => {
@@ -533,7 +600,7 @@ fn pump_stream(
             }
         }
         shared.counters.malformed(malformed);
-        write_to_vmnet(tx, batch, shared)?;
+        out.write(&slots[..filled])?;
         if let Some(e) = fatal {
             shared.counters.protocol_error();
             // Reset the connection: the VM sees the end of the stream and may reconnect.
@@ -552,54 +619,48 @@ fn pump_stream(
     }
 }
 
-/// Why a datagram received from the VM was not added to the batch.
-enum Unfit {
-    /// Empty, shorter than an Ethernet header, or longer than the largest frame.
-    Malformed,
-    /// Nothing was received.
-    Io(io::Error),
+/// What writes frames to vmnet: the write half, its descriptors, the counters.
+struct ToVmnet<'a> {
+    tx: &'a mut WriteHalf,
+    descs: &'a mut Descriptors,
+    shared: &'a Shared,
 }
 
-impl From<io::Error> for Unfit {
-    fn from(e: io::Error) -> Self {
-        Unfit::Io(e)
-    }
-}
-
-/// Writes the whole batch to vmnet in calls of at most its write limit, retrying refused
-/// packets within the batch's budget, then dropping (and counting) the rest.
-fn write_to_vmnet(tx: &mut WriteHalf, batch: &mut PacketBatch, shared: &Shared) -> Step {
-    let mut budget = Budget::new(shared.options.write_timeout);
-    let (mut packets, mut bytes) = (0u64, 0u64);
-    let mut done = 0;
-    let mut result = Ok(());
-    while done < batch.len() {
-        match tx.write_batch_from(batch, done) {
-            Ok(k) if k > 0 => {
-                let k = k.min(batch.len() - done);
-                bytes += batch
-                    .iter()
-                    .skip(done)
-                    .take(k)
-                    .map(|f| f.len() as u64)
-                    .sum::<u64>();
-                packets += k as u64;
-                done += k;
-                continue;
+impl ToVmnet<'_> {
+    /// Writes all `frames` to vmnet in calls of at most its write limit, retrying refused
+    /// frames within the batch's budget, then dropping (and counting) the rest.
+    fn write(&mut self, frames: &[Slot]) -> Step {
+        let shared = self.shared;
+        let mut budget = Budget::new(shared.options.write_timeout);
+        let (mut packets, mut bytes) = (0u64, 0u64);
+        let mut done = 0;
+        let mut result = Ok(());
+        while done < frames.len() {
+            match self.tx.write_from(self.descs, &frames[done..]) {
+                Ok(k) if k > 0 => {
+                    let k = k.min(frames.len() - done);
+                    bytes += frames[done..done + k]
+                        .iter()
+                        .map(|f| f.as_ref().len() as u64)
+                        .sum::<u64>();
+                    packets += k as u64;
+                    done += k;
+                    continue;
+                }
+                Ok(_) => {}
+                Err(Error::Vmnet { status, .. }) if status.is_transient() => {}
+                Err(e) => {
+                    result = Err(ExitReason::Interface(e));
+                    break;
+                }
             }
-            Ok(_) => {}
-            Err(Error::Vmnet { status, .. }) if status.is_transient() => {}
-            Err(e) => {
-                result = Err(ExitReason::Interface(e));
-                break;
+            match budget.left(shared.stop.is_stopped()) {
+                Some(left) => thread::sleep(left.min(RETRY_PAUSE)),
+                None => break,
             }
         }
-        match budget.left(shared.stop.is_stopped()) {
-            Some(left) => thread::sleep(left.min(RETRY_PAUSE)),
-            None => break,
-        }
+        let drops = (frames.len() - done) as u64;
+        shared.counters.add_from_vm(packets, bytes, drops);
+        result
     }
-    let drops = (batch.len() - done) as u64;
-    shared.counters.add_from_vm(packets, bytes, drops);
-    result
 }

@@ -33,12 +33,11 @@ impl fmt::Display for Framing {
 
 /// The bridge's end of the VM's socket; its type decides the [`Framing`].
 ///
-/// A datagram socket may be connected (to the VM's address, or one end of a socket pair) or
-/// only bound: then the bridge learns the VM's address from the first datagram it receives,
-/// connects to it, and drops frames for the VM until then (the first peer wins). A stream
-/// socket is one accepted or connected connection; the bridge ends when the VM closes it.
-/// Datagrams have no connection: a VM that goes away is not noticed, and frames for it are
-/// dropped (and counted) until the bridge is stopped.
+/// A datagram socket may be connected (to the VM's address, or one end of a socket pair): the
+/// bridge then sends to that peer only. Or it may be only bound (a path the VM sends to): the
+/// bridge then follows the newest sender, as the [module docs](super#datagram-peers)
+/// describe, so a VM that restarts is served again. A stream socket is one accepted or
+/// connected connection; the bridge ends when the VM closes it.
 ///
 /// Any descriptor of a unix-domain socket converts with [`TryFrom<OwnedFd>`], its framing
 /// found from the socket's type: that is how a descriptor inherited from a VM monitor (one end
@@ -86,17 +85,94 @@ impl VmSocket {
         })
     }
 
-    pub(super) fn prepare(&self) -> io::Result<()> {
+    /// Makes the socket non-blocking and free of `SIGPIPE`; a datagram socket also gets
+    /// buffers of at least `buffer` bytes each way, as far as the system allows (it never
+    /// shrinks them), and what it got is returned.
+    pub(super) fn prepare(&self, buffer: usize) -> io::Result<Option<SocketBuffers>> {
         match self {
             VmSocket::Datagram(s) => {
                 s.set_nonblocking(true)?;
-                sys::no_sigpipe(s)
+                sys::no_sigpipe(s)?;
+                Ok(Some(SocketBuffers {
+                    requested: buffer,
+                    send: grow_buffer(s, sockopt::SndBuf, buffer)?,
+                    receive: grow_buffer(s, sockopt::RcvBuf, buffer)?,
+                }))
             }
             VmSocket::Stream(s) => {
                 s.set_nonblocking(true)?;
-                sys::no_sigpipe(s)
+                sys::no_sigpipe(s)?;
+                Ok(None)
             }
         }
+    }
+}
+
+/// Raises one of `socket`'s buffer sizes (`option`: `SO_SNDBUF` or `SO_RCVBUF`) to `want`
+/// bytes, or as close as the system allows, and returns the size it reports then.
+///
+/// Linux caps the size silently (`net.core.wmem_max`/`rmem_max`) and reports twice what it
+/// keeps for data; macOS refuses sizes above `kern.ipc.maxsockbuf` (`ENOBUFS`), so the size
+/// asked for is halved until it is accepted.
+fn grow_buffer<O>(socket: &UnixDatagram, option: O, want: usize) -> io::Result<usize>
+where
+    O: socket::GetSockOpt<Val = usize> + socket::SetSockOpt<Val = usize> + Copy,
+{
+    let now = socket::getsockopt(socket, option)?;
+    let mut ask = want;
+    while ask > now {
+        match socket::setsockopt(socket, option, &ask) {
+            Ok(()) => break,
+            Err(Errno::ENOBUFS) => ask /= 2,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(socket::getsockopt(socket, option)?)
+}
+
+/// The buffer sizes of a datagram VM socket: what the bridge asked for (the largest frame
+/// times the frames of one batch, so a whole batch fits) and what the system gave, from
+/// [`RunningBridge::socket_buffers`](super::RunningBridge::socket_buffers). Its `Display` is
+/// one line, for logs, saying what to raise when the system capped them.
+///
+/// Too small a send buffer drops frames a VM would have read in time; on macOS it also
+/// limits the largest datagram (2048 bytes by default), so TSO-sized frames need it raised.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketBuffers {
+    /// Bytes asked for, each way.
+    pub requested: usize,
+    /// The send buffer's size, as the system reports it (Linux reports twice the payload it
+    /// keeps, to cover its bookkeeping).
+    pub send: usize,
+    /// The receive buffer's size, as the system reports it.
+    pub receive: usize,
+}
+
+impl SocketBuffers {
+    /// Whether the system gave less than was asked for, either way.
+    pub fn is_capped(&self) -> bool {
+        self.send < self.requested || self.receive < self.requested
+    }
+}
+
+impl fmt::Display for SocketBuffers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "socket buffers: send {} bytes, receive {} bytes",
+            self.send, self.receive
+        )?;
+        if self.is_capped() {
+            write!(
+                f,
+                " (capped by the system below the {} bytes asked for: raise \
+                 net.core.wmem_max and net.core.rmem_max on Linux, kern.ipc.maxsockbuf on \
+                 macOS)",
+                self.requested
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -248,6 +324,27 @@ mod tests {
         let mut buf = [0; 5];
         std::io::Read::read_exact(&mut &b, &mut buf).unwrap();
         assert_eq!(&buf, b"frame");
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri does not implement getsockopt")]
+    fn datagram_buffers_grow_as_far_as_the_system_allows() {
+        let (a, _) = UnixDatagram::pair().unwrap();
+        let socket = VmSocket::from(a);
+        let small = socket.prepare(4096).unwrap().unwrap();
+        assert!(!small.is_capped(), "{small}");
+        assert!(small.send >= 4096 && small.receive >= 4096, "{small}");
+        assert!(!small.to_string().contains("capped"), "{small}");
+        // No system gives a socket a gigabyte by default.
+        let huge = socket.prepare(1 << 30).unwrap().unwrap();
+        assert!(huge.is_capped(), "{huge}");
+        assert!(huge.send >= small.send, "never shrinks: {huge}");
+        assert!(
+            huge.to_string().contains("raise net.core.wmem_max"),
+            "{huge}"
+        );
+        let (b, _) = UnixStream::pair().unwrap();
+        assert_eq!(VmSocket::from(b).prepare(4096).unwrap(), None);
     }
 
     #[test]

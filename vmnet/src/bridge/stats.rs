@@ -11,8 +11,10 @@ pub struct DirectionStats {
     pub packets: u64,
     /// Bytes of those frames (Ethernet frames, without any framing).
     pub bytes: u64,
-    /// Well-formed frames dropped because the receiving side was full (or, for datagrams,
-    /// had no peer yet) beyond the bounded retry.
+    /// Well-formed frames dropped: the receiving side stayed full beyond the bounded retry,
+    /// or (datagrams to the VM) the frame could not be delivered — no VM yet, a VM that has
+    /// gone (`ECONNREFUSED`, `ENOENT`), a frame larger than the VM's socket takes
+    /// (`EMSGSIZE`), a path now held by a socket connected elsewhere (`EPERM`).
     pub drops: u64,
 }
 
@@ -36,6 +38,11 @@ pub struct BridgeStats {
     pub malformed: u64,
     /// Stream-framing errors that could not be recovered from (the connection was reset).
     pub protocol_errors: u64,
+    /// Times a bound (unconnected) datagram socket saw a new VM: a datagram came from an
+    /// address other than the one frames for the VM were going to, and the bridge switched to
+    /// it (the first VM's address is learnt, not counted). See the [module
+    /// docs](super#datagram-peers).
+    pub peer_changes: u64,
 }
 
 impl std::ops::AddAssign for DirectionStats {
@@ -60,6 +67,7 @@ impl std::ops::AddAssign for BridgeStats {
         self.from_vm += other.from_vm;
         self.malformed = self.malformed.saturating_add(other.malformed);
         self.protocol_errors = self.protocol_errors.saturating_add(other.protocol_errors);
+        self.peer_changes = self.peer_changes.saturating_add(other.peer_changes);
     }
 }
 
@@ -71,8 +79,8 @@ impl fmt::Display for BridgeStats {
         write!(
             f,
             "to VM: {tp} packets, {tb} bytes, {td} dropped; from VM: {fp} packets, {fb} bytes, \
-             {fd} dropped; malformed: {}; protocol errors: {}",
-            self.malformed, self.protocol_errors
+             {fd} dropped; malformed: {}; protocol errors: {}; peer changes: {}",
+            self.malformed, self.protocol_errors, self.peer_changes
         )
     }
 }
@@ -88,6 +96,7 @@ pub(super) struct Counters {
     from_vm_drops: AtomicU64,
     malformed: AtomicU64,
     protocol_errors: AtomicU64,
+    peer_changes: AtomicU64,
 }
 
 fn add(counter: &AtomicU64, n: u64) {
@@ -117,6 +126,10 @@ impl Counters {
         add(&self.protocol_errors, 1);
     }
 
+    pub(super) fn peer_change(&self) {
+        add(&self.peer_changes, 1);
+    }
+
     pub(super) fn snapshot(&self) -> BridgeStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         BridgeStats {
@@ -132,6 +145,7 @@ impl Counters {
             },
             malformed: get(&self.malformed),
             protocol_errors: get(&self.protocol_errors),
+            peer_changes: get(&self.peer_changes),
         }
     }
 }

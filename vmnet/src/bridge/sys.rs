@@ -1,26 +1,37 @@
 //! The few socket calls std does not offer: `poll(2)` on several descriptors, sends that
 //! neither block nor raise `SIGPIPE`, and datagram receives that report truncation.
 
-use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 use std::time::Duration;
 
 /// Flags for every send: never block (the socket may be shared with a blocking user), and on
 /// systems that have it, no `SIGPIPE` when the peer has gone (Apple systems use the
 /// `SO_NOSIGPIPE` socket option instead, see [`no_sigpipe`]).
 #[cfg(not(target_vendor = "apple"))]
-const SEND_FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+pub(super) const SEND_FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
 #[cfg(target_vendor = "apple")]
-const SEND_FLAGS: libc::c_int = libc::MSG_DONTWAIT;
+pub(super) const SEND_FLAGS: libc::c_int = libc::MSG_DONTWAIT;
 
-/// Sends `buf` on the connected socket `fd` without blocking.
-pub(super) fn send(fd: &impl AsRawFd, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is a valid, initialised byte slice for the duration of the call, and
-    // `fd` is an open socket borrowed for it.
-    let n = unsafe { libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), SEND_FLAGS) };
+/// Sends `buf` on `fd` without blocking: to `to`, or (`None`) to the connected peer.
+pub(super) fn send(fd: &impl AsRawFd, buf: &[u8], to: Option<&Address>) -> io::Result<usize> {
+    let (name, name_len) = match to {
+        Some(to) => ((&raw const to.addr).cast::<libc::sockaddr>(), to.len),
+        None => (std::ptr::null(), 0),
+    };
+    // SAFETY: `buf` is a valid, initialised byte slice for the duration of the call; `name` is
+    // null with length 0, or points at `to`'s live `sockaddr_un` with a length within it (an
+    // `Address` only holds lengths up to its size). `fd` is an open socket borrowed for it.
+    let n = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            buf.as_ptr().cast(),
+            buf.len(),
+            SEND_FLAGS,
+            name,
+            name_len,
+        )
+    };
     if n < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -38,13 +49,17 @@ pub(super) struct Datagram {
     pub(super) truncated: bool,
 }
 
-/// A datagram sender's address, as [`recv`] fills it in.
-pub(super) struct Sender {
-    addr: libc::sockaddr_un,
-    len: libc::socklen_t,
+/// A unix datagram socket's address, as [`recv`] fills it in and [`send`] sends to it: a
+/// path, (on Linux) an abstract name, or nothing (an unnamed socket).
+#[derive(Clone, Copy)]
+pub(super) struct Address {
+    pub(super) addr: libc::sockaddr_un,
+    /// At most [`SOCKADDR_UN_LEN`].
+    pub(super) len: libc::socklen_t,
 }
 
-impl Sender {
+impl Address {
+    /// No address.
     pub(super) fn new() -> Self {
         Self {
             // SAFETY: `sockaddr_un` is plain integers and integer arrays, for which all zeros
@@ -54,22 +69,27 @@ impl Sender {
         }
     }
 
-    /// The sender's file system path, if it has one (`None` for an unnamed socket, and for
-    /// Linux's abstract names), as `std`'s `SocketAddr::as_pathname`.
-    pub(super) fn path(&self) -> Option<&Path> {
+    /// The name's bytes (the path, or Linux's abstract name with its leading 0).
+    fn name(&self) -> &[libc::c_char] {
         let offset = std::mem::offset_of!(libc::sockaddr_un, sun_path);
         let len = usize::try_from(self.len)
             .unwrap_or(0)
             .saturating_sub(offset)
             .min(self.addr.sun_path.len());
-        let name = self.addr.sun_path[..len].split(|&c| c == 0).next()?;
-        if name.is_empty() {
-            return None;
-        }
-        // SAFETY: `c_char` is `i8` or `u8`: the same size and alignment as `u8`, every bit
-        // pattern valid for both; `name` is a live, initialised slice borrowed from `self`.
-        let bytes = unsafe { std::slice::from_raw_parts(name.as_ptr().cast::<u8>(), name.len()) };
-        Some(Path::new(OsStr::from_bytes(bytes)))
+        &self.addr.sun_path[..len]
+    }
+
+    /// Whether frames can be sent to it: a sender with a path or an abstract name, not an
+    /// unnamed socket (whose name, where the system reports one, is all zeros).
+    pub(super) fn is_named(&self) -> bool {
+        self.name().iter().any(|&c| c != 0)
+    }
+}
+
+/// Same name (the family of a received address is always `AF_UNIX`).
+impl PartialEq for Address {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
     }
 }
 
@@ -81,7 +101,7 @@ impl Sender {
 pub(super) fn recv(
     fd: &impl AsRawFd,
     buf: &mut [u8],
-    from: Option<&mut Sender>,
+    from: Option<&mut Address>,
 ) -> io::Result<Datagram> {
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -115,7 +135,7 @@ pub(super) fn recv(
 }
 
 /// The size of a `sockaddr_un` (about 110 bytes, so the cast is exact).
-const SOCKADDR_UN_LEN: libc::socklen_t =
+pub(super) const SOCKADDR_UN_LEN: libc::socklen_t =
     std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
 
 /// Makes writes to a closed peer fail with `EPIPE` instead of raising `SIGPIPE` (Apple
@@ -152,12 +172,24 @@ pub(super) fn is_full(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS)
 }
 
-/// Whether a datagram send error means "nobody to send to" (no peer yet, or it went away).
+/// Whether a datagram error means "nobody to send to" (no peer yet, or it went away).
 pub(super) fn is_no_peer(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::ENOTCONN | libc::EDESTADDRREQ | libc::ECONNREFUSED | libc::ENOENT)
     )
+}
+
+/// Whether a datagram send error means this frame cannot be delivered, while the next may
+/// be: no peer (see [`is_no_peer`]), a receiver that refuses the size (`EMSGSIZE`), or a path
+/// now held by a socket that is connected elsewhere (`EPERM`) or that we may not write
+/// (`EACCES`).
+pub(super) fn is_undeliverable(e: &io::Error) -> bool {
+    is_no_peer(e)
+        || matches!(
+            e.raw_os_error(),
+            Some(libc::EMSGSIZE | libc::EPERM | libc::EACCES)
+        )
 }
 
 /// Whether a stream error means the peer closed the connection.
@@ -256,7 +288,7 @@ mod tests {
 
     #[test]
     #[cfg_attr(miri, ignore = "Miri does not implement datagram sockets")]
-    fn recv_tells_the_senders_path() {
+    fn recv_tells_the_sender_and_send_reaches_it() {
         let dir = std::env::temp_dir().join(format!("vmnet-sys-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (ours, theirs) = (dir.join("ours.sock"), dir.join("theirs.sock"));
@@ -270,12 +302,18 @@ mod tests {
             .send_to(&[2; 20], &ours)
             .unwrap();
         let mut buf = [0u8; 64];
-        let mut from = Sender::new();
+        let mut from = Address::new();
         assert_eq!(recv(&b, &mut buf, Some(&mut from)).unwrap().len, 20);
-        assert_eq!(from.path(), Some(theirs.as_path()));
-        let mut from = Sender::new();
-        assert_eq!(recv(&b, &mut buf, Some(&mut from)).unwrap().len, 20);
-        assert_eq!(from.path(), None, "an unnamed sender");
+        assert!(from.is_named());
+        let mut unnamed = Address::new();
+        assert_eq!(recv(&b, &mut buf, Some(&mut unnamed)).unwrap().len, 20);
+        assert!(!unnamed.is_named(), "an unnamed sender");
+        assert!(from != unnamed);
+        // `b` is not connected: the address is where the reply goes.
+        assert_eq!(send(&b, &[3; 30], Some(&from)).unwrap(), 30);
+        assert_eq!(a.recv(&mut buf).unwrap(), 30);
+        let e = send(&b, &[3; 30], None).unwrap_err();
+        assert!(is_no_peer(&e), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -19,7 +19,7 @@ use clap::{Parser, ValueEnum};
 use vmnet::bridge::{self, BridgeOptions, BridgeStats, ExitReason, RunningBridge, VmSocket};
 use vmnet::{Interface, InterfaceConfig};
 
-#[path = "support/stop_signal.rs"]
+#[path = "../support/stop_signal.rs"]
 mod stop_signal;
 
 const LONG_ABOUT: &str = "\
@@ -221,7 +221,8 @@ fn run(args: &Args) -> Result<(), String> {
         let bridge = match bridge::spawn(current, socket, &options) {
             Ok(bridge) => bridge,
             Err(e) => {
-                failure = Some(format!("starting the bridge: {}", e.report()));
+                failure = Some(format!("starting the bridge: {}", e.error()));
+                iface = Some(e.into_interface());
                 break;
             }
         };
