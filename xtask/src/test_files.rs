@@ -138,6 +138,14 @@ const FILES: &[File] = &[
         ),
     },
     File {
+        name: "bridge_cli",
+        miri: Some("runs vmnet-bridge as a process, which Miri cannot spawn"),
+        valgrind: Some(
+            "the code under test runs in vmnet-bridge's own process, not in the one valgrind watches",
+        ),
+        standin: RUNS,
+    },
+    File {
         name: "macos_vmnet",
         miri: Some(MACOS_ONLY),
         valgrind: Some(MACOS_ONLY),
