@@ -576,27 +576,41 @@ fn is_dhcp_discover(frame: &[u8]) -> bool {
     false
 }
 
-/// One QEMU through a bridge in `framing`: its DHCP DISCOVER out and back, the bridge's
-/// counters, and its clean exit.
-fn boots_through(framing: &str, netdev: impl FnOnce(&TempDir) -> Netdev) {
-    require_qemu();
-    let t0 = Instant::now();
-    let dir = TempDir::new(&format!("qemu-{framing}"));
-    let bridge = Bridge::start(&dir, framing);
-    let mut qemu = Qemu::start(&dir, "qemu", &bridge, netdev(&dir));
-    let dump = qemu.wait_for_dhcp(&bridge);
-    // Each frame the guest sent went through the bridge; each it received came through it.
-    bridge.wait_counters("the dumped frames", |c| {
-        c.from_vm.packets >= dump.sent.len() as u64 && c.to_vm.packets >= dump.received.len() as u64
+/// Runs `qemu` on `bridge` until its DHCP DISCOVER came back and the bridge's counters, from
+/// `before`, cover every frame in its dump (each the guest sent went through the bridge, each
+/// it received came through it); then stops it. Returns those counters.
+fn serve(bridge: &Bridge, mut qemu: Qemu, before: BridgeStats) -> BridgeStats {
+    let dump = qemu.wait_for_dhcp(bridge);
+    let name = &qemu.process.name;
+    let counters = bridge.wait_counters(&format!("{name}'s frames"), |c| {
+        c.from_vm.packets >= before.from_vm.packets + dump.sent.len() as u64
+            && c.to_vm.packets >= before.to_vm.packets + dump.received.len() as u64
     });
     qemu.stop();
+    counters
+}
+
+/// Stops `bridge`, which must exit successfully having dropped nothing from the VMs and seen
+/// nothing malformed.
+fn finish(bridge: Bridge, what: &str, t0: Instant) {
     let last = bridge.stop();
     assert_eq!(
         (last.from_vm.drops, last.malformed, last.protocol_errors),
         (0, 0, 0),
         "{last}"
     );
-    eprintln!("{framing}: {:.1?} in all; bridge {last}", t0.elapsed());
+    eprintln!("{what}: {:.1?} in all; bridge {last}", t0.elapsed());
+}
+
+/// One QEMU through a bridge in `framing`.
+fn boots_through(framing: &str, netdev: impl FnOnce(&TempDir) -> Netdev) {
+    require_qemu();
+    let t0 = Instant::now();
+    let dir = TempDir::new(&format!("qemu-{framing}"));
+    let bridge = Bridge::start(&dir, framing);
+    let qemu = Qemu::start(&dir, "qemu", &bridge, netdev(&dir));
+    serve(&bridge, qemu, BridgeStats::default());
+    finish(bridge, framing, t0);
 }
 
 #[test]
@@ -624,25 +638,14 @@ fn a_restarted_qemu_is_served_by_the_same_datagram_bridge() {
     let bridge = Bridge::start(&dir, "datagram");
     let first = dir.path("first.sock");
     let other = dir.path("other.sock");
-    let mut before = BridgeStats::default();
+    let mut counters = BridgeStats::default();
     for (name, local) in [("qemu-1", &first), ("qemu-2", &first), ("qemu-3", &other)] {
         // A QEMU that exited leaves its socket file behind; binding it again would fail.
         let _ = std::fs::remove_file(local);
-        let mut qemu = Qemu::start(&dir, name, &bridge, Netdev::Datagram(local.clone()));
-        let dump = qemu.wait_for_dhcp(&bridge);
-        before = bridge.wait_counters(&format!("{name}'s frames"), |c| {
-            c.from_vm.packets >= before.from_vm.packets + dump.sent.len() as u64
-                && c.to_vm.packets >= before.to_vm.packets + dump.received.len() as u64
-        });
-        qemu.stop();
+        let qemu = Qemu::start(&dir, name, &bridge, Netdev::Datagram(local.clone()));
+        counters = serve(&bridge, qemu, counters);
     }
-    let last = bridge.stop();
-    assert_eq!(
-        (last.from_vm.drops, last.malformed, last.protocol_errors),
-        (0, 0, 0),
-        "{last}"
-    );
-    eprintln!("restarts: {:.1?} in all; bridge {last}", t0.elapsed());
+    finish(bridge, "restarts", t0);
 }
 
 /// The QEMU tests read the bridge's counters from its stderr: this keeps [`parse_stats`] in
