@@ -171,10 +171,11 @@ fn bridge_loop(
         let bridge = match bridge::spawn(current, socket, &options) {
             Ok(bridge) => bridge,
             Err(e) => {
+                let (iface, cause) = e.into_parts();
                 return (
                     total,
-                    None,
-                    Some(format!("starting the bridge: {}", e.report())),
+                    Some(iface),
+                    Some(format!("starting the bridge: {cause}")),
                 );
             }
         };
