@@ -43,9 +43,40 @@ pub struct PacketBatch {
     /// `iovs[i]` covers slot `i` of the arena, for good: only its length changes.
     iovs: Heap<iovec>,
     /// `descs[i]` points at `iovs[i]`, for good: a call on packets `range` gets
-    /// `descs[range]`, with sizes, iovec count and flags set for it.
+    /// `descs[range]`, with sizes, iovec count and flags as it needs them ([`Form`]).
     descs: Box<[vmpktdesc]>,
     len: usize,
+    /// What `descs` and `iovs` hold now, so that a call rewrites only what it needs.
+    form: Form,
+    /// Whether the last set went to a platform call ([`Descs::as_mut_ptr`]), which may have
+    /// changed the descriptors: then their [`form`](Self::form) is unknown.
+    ///
+    /// [`Descs::as_mut_ptr`]: crate::descs::Descs
+    handed_out: bool,
+}
+
+/// What a batch's descriptors and iovecs are known to hold, besides their pointers (descriptor
+/// `i` at iovec `i`, iovec `i` at slot `i`), which nothing changes.
+///
+/// Only the batch, [`ReadDescs::fill`](crate::descs::ReadDescs) (a size, within its buffer)
+/// and a platform call (reported: [`PacketBatch::handed_out`]) change them. Keeping track
+/// spares a call the rewriting of fields that are right already: a batch written again and
+/// again (or read again and again) rewrites only what its calls change, as a C caller of vmnet
+/// would, instead of every field of every descriptor per call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Form {
+    /// Ready for a read: every descriptor has one iovec over its whole slot, no flags, and
+    /// the slot's size as its size (vmnet's rule before a read), which
+    /// [`PacketBatch::finish_read`] sets back after recording the packets' lengths. (A
+    /// backend that shortened a size it then did not count as read leaves it shorter, still
+    /// within the slot: the set stays valid, and vmnet, which needs the whole size, gets its
+    /// sets through a platform call, after which everything is rewritten.)
+    Read,
+    /// Ready to write the held packets: descriptors `0..len` have one iovec over their
+    /// packet, the packet's length as size and iovec length, and no flags.
+    Write,
+    /// Neither is known (a platform had them): every field is rewritten before the next call.
+    Unknown,
 }
 
 // SAFETY: the raw pointers inside `arena`, `iovs` and `descs` only point into this batch's own
@@ -130,6 +161,8 @@ impl PacketBatch {
             iovs,
             descs,
             len: 0,
+            form: Form::Read,
+            handed_out: false,
         }
     }
 
@@ -263,79 +296,127 @@ impl PacketBatch {
     }
 
     fn commit(&mut self, len: usize) {
-        self.lens[self.len] = len;
+        let index = self.len;
+        self.lens[index] = len;
+        if self.form() == Form::Write {
+            // Keep the held packets ready to write.
+            set_lengths(&mut self.descs, &self.iovs, index..index + 1, |_| len);
+        }
         self.len += 1;
+    }
+
+    /// What the descriptors hold now: [`Form::Unknown`] once a set went to a platform.
+    fn form(&mut self) -> Form {
+        if std::mem::take(&mut self.handed_out) {
+            self.form = Form::Unknown;
+        }
+        self.form
     }
 
     /// Empties the batch and points the first `min(max, capacity)` descriptors at whole
     /// slots, ready for a read: sizes at slot capacity, one iovec each, flags zero (vmnet
     /// requires this before every read). Returns those descriptors, as a set a backend may
     /// read into.
+    ///
+    /// The descriptors are rewritten only when a write or a platform call changed them
+    /// (`Form`); after a read, [`finish_read`](Self::finish_read) has set back the sizes.
     pub(crate) fn prepare_read(&mut self, max: usize) -> ReadDescs<'_> {
         self.len = 0;
         let count = max.min(self.capacity());
         let slot = self.slot_size;
-        let descs = set_lengths(&mut self.descs, &self.iovs, 0..count, |_| slot);
+        if self.form() != Form::Read {
+            let all = 0..self.capacity();
+            set_lengths(&mut self.descs, &self.iovs, all, |_| slot);
+            self.form = Form::Read;
+        }
+        let descs = &mut self.descs[..count];
         // SAFETY: descriptor `i` points at iovec `i`, which covers slot `i` of the arena
-        // whole (set in `new`; `set_lengths` made the size the iovec's length): distinct,
-        // initialised slots, valid for writes, apart from the iovecs and descriptors (three
-        // allocations). The arena and the iovecs are reached only through the pointers they
-        // were leaked as (`Heap`), and `&mut self` keeps the batch from touching them, or
-        // the descriptors, while the set lives.
-        unsafe { ReadDescs::from_raw(descs) }
+        // whole (set in `new`, and its length, count and flags kept so in `Form::Read`, which
+        // a platform call ends); each size is at most that length: distinct, initialised
+        // slots, valid for writes, apart from the iovecs and descriptors (three allocations).
+        // The arena and the iovecs are reached only through the pointers they were leaked as
+        // (`Heap`), and `&mut self` keeps the batch from touching them, or the descriptors,
+        // while the set lives.
+        unsafe { ReadDescs::from_raw(descs) }.reporting_hand_out(&mut self.handed_out)
     }
 
-    /// Records the outcome of a read that filled the first `count` descriptors.
-    pub(crate) fn finish_read(&mut self, count: usize) -> Result<()> {
-        for i in 0..count {
-            let len = self.descs[i].vm_pkt_size;
-            if len > self.slot_size {
-                // vmnet claims more bytes than the slot holds: refuse to expose the batch.
-                self.len = 0;
-                return Err(Error::PacketTooBig {
-                    index: i,
-                    len,
-                    max: self.slot_size,
-                });
+    /// Records the outcome of the read of a [`prepare_read`](Self::prepare_read) set:
+    /// `Ok(count)` when it filled the first `count` descriptors (and changed no other but
+    /// through a platform call), whose lengths it records, setting back their sizes for the
+    /// next read. Returns `count`.
+    ///
+    /// # Errors
+    /// The read's error; [`Error::PacketTooBig`] if a length claims more than its slot
+    /// (vmnet's claim: refused rather than exposed). Both leave the batch empty.
+    pub(crate) fn finish_read(&mut self, read: Result<usize>) -> Result<usize> {
+        let count = match read {
+            Ok(count) => count.min(self.capacity()),
+            Err(e) => {
+                // What the failed call changed is not known.
+                self.form = Form::Unknown;
+                return Err(e);
             }
-            self.lens[i] = len;
+        };
+        let slot = self.slot_size;
+        let lens = &mut self.lens[..count];
+        // One pass without a branch per packet; the lengths are checked after it.
+        let mut longest = 0;
+        for (desc, len) in self.descs[..count].iter_mut().zip(lens.iter_mut()) {
+            *len = desc.vm_pkt_size;
+            longest = longest.max(*len);
+            desc.vm_pkt_size = slot;
+        }
+        if longest > slot {
+            // vmnet claimed more than a slot holds: refused, and the batch stays empty.
+            let index = lens.iter().position(|&len| len > slot).unwrap_or_default();
+            return Err(Error::PacketTooBig {
+                index,
+                len: lens[index],
+                max: slot,
+            });
         }
         self.len = count;
-        Ok(())
+        Ok(count)
     }
 
-    /// The descriptors of the held packets `range` (within `0..len`), ready for a write, as a
-    /// set a backend may send.
+    /// The descriptors of the held packets `range` (clamped to `0..len`), ready for a write,
+    /// as a set a backend may send.
     ///
-    /// # Panics
-    /// If `range` reaches past the batch's capacity.
+    /// The descriptors of the held packets are set only when a read or a platform call
+    /// changed them (`Form`); a pushed packet's is set as it is pushed.
     pub(crate) fn prepare_write(&mut self, range: Range<usize>) -> WriteDescs<'_> {
-        let lens = &self.lens;
-        let descs = set_lengths(&mut self.descs, &self.iovs, range, |packet| lens[packet]);
-        // SAFETY: descriptor `i` points at iovec `i`, which covers the first `lens[i]` bytes
-        // of slot `i` (`set_lengths` made the size that length, at most the slot size):
-        // initialised memory of the arena, apart from the iovecs and descriptors. The arena
-        // and the iovecs are reached only through the pointers they were leaked as (`Heap`),
-        // and `&mut self` keeps the batch from touching them, or the descriptors, while the
-        // set lives.
-        unsafe { WriteDescs::from_raw(descs) }
+        if self.form() != Form::Write {
+            let lens = &self.lens;
+            set_lengths(&mut self.descs, &self.iovs, 0..self.len, |packet| {
+                lens[packet]
+            });
+            self.form = Form::Write;
+        }
+        let end = range.end.min(self.len);
+        let descs = &mut self.descs[range.start.min(end)..end];
+        // SAFETY: descriptor `i` (a held packet's) points at iovec `i`, which covers the first
+        // `lens[i]` bytes of slot `i`, with that length as the size, one iovec, no flags
+        // (`Form::Write`: set above, or as the packet was pushed, and ended by a read or a
+        // platform call): initialised memory of the arena, apart from the iovecs and
+        // descriptors. The arena and the iovecs are reached only through the pointers they
+        // were leaked as (`Heap`), and `&mut self` keeps the batch from touching them, or the
+        // descriptors, while the set lives.
+        unsafe { WriteDescs::from_raw(descs) }.reporting_hand_out(&mut self.handed_out)
     }
 }
 
 /// Sets the descriptors `range` (within the capacity) for a call: each packet's length
 /// (`len(packet)`) as its size and its iovec's length (vmnet requires them equal), one iovec,
-/// no flags — whatever vmnet changed in the last call. The pointers were set once, in
-/// [`PacketBatch::new`]: descriptor `i`, iovec `i` and slot `i` belong together. Returns the
-/// descriptors `range`.
-fn set_lengths<'a>(
-    descs: &'a mut [vmpktdesc],
+/// no flags — whatever a read or the platform changed. The pointers were set once, in
+/// [`PacketBatch::new`]: descriptor `i`, iovec `i` and slot `i` belong together.
+fn set_lengths(
+    descs: &mut [vmpktdesc],
     iovs: &Heap<iovec>,
     range: Range<usize>,
     len: impl Fn(usize) -> usize,
-) -> &'a mut [vmpktdesc] {
+) {
     let first = iovs.first();
-    let descs = &mut descs[range.clone()];
-    for (packet, desc) in range.zip(descs.iter_mut()) {
+    for (packet, desc) in range.clone().zip(&mut descs[range]) {
         let len = len(packet);
         // SAFETY: `packet` indexes the descriptors, and there are as many iovecs, so this
         // one is in bounds; it is plain data, written through the pointer the descriptors
@@ -345,7 +426,6 @@ fn set_lengths<'a>(
         desc.vm_pkt_iovcnt = 1;
         desc.vm_flags = 0;
     }
-    descs
 }
 
 impl fmt::Debug for PacketBatch {
@@ -476,72 +556,189 @@ mod tests {
         assert_eq!(b.slot_size(), MAX_SLOT_SIZE);
     }
 
+    /// Does what a platform call may do to a set's descriptors (through
+    /// [`Descs::as_mut_ptr`](crate::descs::Descs), as the Apple backend hands them to
+    /// vmnet): `change` gets each descriptor and its iovec.
+    fn as_a_platform<A>(
+        set: &mut crate::descs::Descs<'_, A>,
+        mut change: impl FnMut(usize, &mut vmpktdesc, &mut usize),
+    ) {
+        let first = set.as_mut_ptr();
+        for i in 0..set.len() {
+            // SAFETY: the set's descriptor `i`, which points at its own iovec of the batch
+            // (plain data, reached through the pointers the batch made); nothing else
+            // accesses either meanwhile.
+            unsafe {
+                let desc = &mut *first.add(i);
+                let iov = desc.vm_pkt_iov;
+                change(i, desc, &mut (*iov).iov_len);
+            }
+        }
+    }
+
+    /// Each descriptor of a set as (size, iovec length, iovec count, flags, slot), its slot
+    /// the index of the slot its iovec starts at.
+    fn fields<A>(b_arena: usize, set: &crate::descs::Descs<'_, A>) -> Vec<[usize; 5]> {
+        set.as_slice()
+            .iter()
+            .map(|d| {
+                // SAFETY: a batch's set points every descriptor at a valid iovec of the
+                // batch.
+                let iov = unsafe { *d.vm_pkt_iov };
+                [
+                    d.vm_pkt_size,
+                    iov.iov_len,
+                    d.vm_pkt_iovcnt as usize,
+                    d.vm_flags as usize,
+                    (iov.iov_base as usize - b_arena) / 16,
+                ]
+            })
+            .collect()
+    }
+
     #[test]
     fn read_descriptors_are_reset_before_every_read() {
         let mut b = PacketBatch::new(4, 16);
-        assert_eq!(b.prepare_read(3).len(), 3);
-        // Pretend a read returned two packets of 5 and 16 bytes.
-        b.descs[0].vm_pkt_size = 5;
-        b.descs[1].vm_pkt_size = 16;
-        b.descs[2].vm_flags = 7;
-        b.finish_read(2).unwrap();
-        assert_eq!(b.iter().map(<[u8]>::len).collect::<Vec<_>>(), [5, 16]);
         let arena = b.arena.first() as usize;
-        let descs = b.prepare_read(10);
-        assert_eq!(descs.len(), 4, "clamped to capacity");
-        for (i, d) in descs.as_slice().iter().enumerate() {
-            assert_eq!((d.vm_pkt_size, d.vm_pkt_iovcnt, d.vm_flags), (16, 1, 0));
-            // SAFETY: prepare_read points every descriptor at a valid iovec of the batch.
-            let iov = unsafe { *d.vm_pkt_iov };
-            assert_eq!(iov.iov_len, 16);
-            let offset = iov.iov_base as usize - arena;
-            assert_eq!(offset, i * 16);
-        }
+        let mut set = b.prepare_read(3);
+        assert_eq!(set.len(), 3);
+        // A platform's read of two packets of 5 and 16 bytes, with a flag on the third.
+        as_a_platform(&mut set, |i, d, _| match i {
+            0 => d.vm_pkt_size = 5,
+            2 => d.vm_flags = 7,
+            _ => {}
+        });
+        b.finish_read(Ok(2)).unwrap();
+        assert_eq!(b.iter().map(<[u8]>::len).collect::<Vec<_>>(), [5, 16]);
+        let set = b.prepare_read(10);
+        assert_eq!(
+            fields(arena, &set),
+            (0..4).map(|i| [16, 16, 1, 0, i]).collect::<Vec<_>>(),
+            "clamped to capacity, each over its whole slot"
+        );
         assert!(b.is_empty(), "a read empties the batch first");
     }
 
     #[test]
     fn a_read_claiming_more_than_a_slot_is_refused() {
         let mut b = PacketBatch::new(2, 16);
-        b.prepare_read(2);
-        b.descs[1].vm_pkt_size = 17;
+        let mut set = b.prepare_read(2);
+        as_a_platform(&mut set, |i, d, _| d.vm_pkt_size = 16 + i);
         assert!(matches!(
-            b.finish_read(2),
-            Err(Error::PacketTooBig { index: 1, .. })
+            b.finish_read(Ok(2)),
+            Err(Error::PacketTooBig {
+                index: 1,
+                len: 17,
+                max: 16
+            })
         ));
         assert!(b.is_empty());
+        let arena = b.arena.first() as usize;
+        assert_eq!(
+            fields(arena, &b.prepare_read(2)),
+            [[16, 16, 1, 0, 0], [16, 16, 1, 0, 1]],
+            "the next read gets whole slots"
+        );
     }
 
     #[test]
-    fn what_vmnet_changed_in_a_call_is_reset_for_the_next() {
+    fn a_failed_read_leaves_the_batch_empty_and_the_next_read_whole_slots() {
+        let mut b = PacketBatch::new(2, 16);
+        b.push(&[1; 3]).unwrap();
+        let mut set = b.prepare_read(2);
+        // A backend that shortened a size, then failed.
+        assert_eq!(set.fill(0, |_| Some(1)), Some(1));
+        assert!(matches!(
+            b.finish_read(Err(Error::Stopped)),
+            Err(Error::Stopped)
+        ));
+        assert!(b.is_empty());
+        let arena = b.arena.first() as usize;
+        assert_eq!(
+            fields(arena, &b.prepare_read(2)),
+            [[16, 16, 1, 0, 0], [16, 16, 1, 0, 1]]
+        );
+    }
+
+    #[test]
+    fn what_a_platform_changed_in_a_call_is_reset_for_the_next() {
         let mut b = PacketBatch::new(3, 16);
-        // A read in which vmnet shortened sizes and iovecs and set flags and counts.
-        b.prepare_read(3);
-        for d in b.descs.iter_mut() {
+        let arena = b.arena.first() as usize;
+        // A read in which the platform shortened sizes and iovecs and set flags and counts.
+        let mut set = b.prepare_read(3);
+        as_a_platform(&mut set, |_, d, iov_len| {
             d.vm_pkt_size = 4;
             d.vm_pkt_iovcnt = 9;
             d.vm_flags = 1;
-            // SAFETY: the descriptor points at its own iovec of the batch.
-            unsafe { (*d.vm_pkt_iov).iov_len = 4 };
-        }
-        b.finish_read(3).unwrap();
+            *iov_len = 4;
+        });
+        b.finish_read(Ok(3)).unwrap();
         assert_eq!(b.iter().map(<[u8]>::len).collect::<Vec<_>>(), [4, 4, 4]);
+        assert_eq!(
+            fields(arena, &b.prepare_write(1..3)),
+            [[4, 4, 1, 0, 1], [4, 4, 1, 0, 2]]
+        );
+        assert_eq!(
+            fields(arena, &b.prepare_read(3)),
+            [[16, 16, 1, 0, 0], [16, 16, 1, 0, 1], [16, 16, 1, 0, 2]]
+        );
+        // And a write the platform changed, for the next write.
+        b.push(&[1; 5]).unwrap();
+        let mut set = b.prepare_write(0..1);
+        as_a_platform(&mut set, |_, d, iov_len| {
+            d.vm_pkt_size = 16;
+            d.vm_pkt_iovcnt = 2;
+            d.vm_flags = 3;
+            *iov_len = 16;
+        });
+        assert_eq!(fields(arena, &b.prepare_write(0..1)), [[5, 5, 1, 0, 0]]);
+    }
+
+    /// Without a platform (the simulator's sets change only sizes, through `fill`), a batch
+    /// keeps its descriptors between calls: a read after a read sets only the sizes, a write
+    /// after a write nothing; what reads, writes and pushes change in between is set right.
+    #[test]
+    fn descriptors_kept_between_calls_are_right_for_every_call() {
+        let mut b = PacketBatch::new(3, 16);
         let arena = b.arena.first() as usize;
-        for (i, d) in b.prepare_write(1..3).as_slice().iter().enumerate() {
-            // SAFETY: as above.
-            let iov = unsafe { *d.vm_pkt_iov };
-            assert_eq!((d.vm_pkt_size, iov.iov_len), (4, 4));
-            assert_eq!((d.vm_pkt_iovcnt, d.vm_flags), (1, 0));
-            assert_eq!(iov.iov_base as usize - arena, (i + 1) * 16);
-        }
-        for d in b.prepare_read(3).as_slice() {
-            // SAFETY: as above.
-            let iov = unsafe { *d.vm_pkt_iov };
-            assert_eq!(
-                (d.vm_pkt_size, iov.iov_len, d.vm_pkt_iovcnt, d.vm_flags),
-                (16, 16, 1, 0)
-            );
-        }
+        let read = |b: &mut PacketBatch, lens: &[usize]| {
+            let mut set = b.prepare_read(3);
+            let whole = fields(arena, &set);
+            for (i, &len) in lens.iter().enumerate() {
+                assert_eq!(set.fill(i, |slot| Some(len.min(slot.len()))), Some(len));
+            }
+            b.finish_read(Ok(lens.len())).unwrap();
+            whole
+        };
+        let whole: Vec<[usize; 5]> = (0..3).map(|i| [16, 16, 1, 0, i]).collect();
+        assert_eq!(read(&mut b, &[3, 16]), whole);
+        assert_eq!(read(&mut b, &[1, 2, 3]), whole, "sizes reset after a read");
+        assert_eq!(
+            fields(arena, &b.prepare_write(0..3)),
+            [[1, 1, 1, 0, 0], [2, 2, 1, 0, 1], [3, 3, 1, 0, 2]]
+        );
+        assert_eq!(
+            fields(arena, &b.prepare_write(1..9)),
+            [[2, 2, 1, 0, 1], [3, 3, 1, 0, 2]],
+            "clamped to the held packets"
+        );
+        b.clear();
+        b.push(&[9; 7]).unwrap();
+        assert_eq!(fields(arena, &b.prepare_write(0..3)), [[7, 7, 1, 0, 0]]);
+        b.push(&[8; 16]).unwrap();
+        assert_eq!(
+            fields(arena, &b.prepare_write(0..3)),
+            [[7, 7, 1, 0, 0], [16, 16, 1, 0, 1]],
+            "a push after a write"
+        );
+        assert_eq!(read(&mut b, &[5]), whole, "a read after a write");
+        b.push(&[6; 2]).unwrap();
+        assert_eq!(
+            fields(arena, &b.prepare_write(0..3)),
+            [[5, 5, 1, 0, 0], [2, 2, 1, 0, 1]],
+            "a push after a read"
+        );
+        assert_eq!(b.iter().collect::<Vec<_>>(), [&[9; 5][..], &[6; 2]]);
     }
 
     /// The safe way into a batch's sets: what a backend writes lands in the slots, within
@@ -565,7 +762,7 @@ mod tests {
         assert_eq!(descs.fill(2, |_| Some(17)), None, "nothing past a slot");
         assert_eq!(descs.fill(3, |_| Some(1)), None, "nor past the set");
         assert!(descs.check_lengths(3).is_ok());
-        b.finish_read(2).unwrap();
+        b.finish_read(Ok(2)).unwrap();
         assert_eq!(b.get(1), Some(&[1, 2][..]));
         let descs = b.prepare_write(0..2);
         assert_eq!(descs.packet(0), Some(&[0; 16][..]));

@@ -50,9 +50,16 @@ pub(crate) enum ForWrite {}
 /// A set serves one call: `Driver::read` and `Driver::write` take it by value. A platform
 /// call through [`as_mut_ptr`](Self::as_mut_ptr) may change the sizes and flags (vmnet writes
 /// each read packet's length), never the pointers; after a read,
-/// [`check_lengths`](ReadDescs::check_lengths) checks the lengths the platform claims.
+/// [`check_lengths`](ReadDescs::check_lengths) checks the lengths the platform claims. Only
+/// [`fill`](ReadDescs::fill) changes them otherwise (a size, within its buffer), so an owner
+/// that keeps its descriptors between calls ([`PacketBatch`](crate::PacketBatch)) rewrites
+/// only what a call may have changed: a set it makes [`reports`](Self::reporting_hand_out)
+/// whether it went to a platform.
 pub(crate) struct Descs<'a, A> {
     descs: &'a mut [vmpktdesc],
+    /// Set to true when the descriptors go to a platform call ([`as_mut_ptr`](Self::as_mut_ptr)),
+    /// for their owner: after that call they may hold anything but their pointers.
+    handed_out: Option<&'a mut bool>,
     /// The packet memory the descriptors point at, borrowed for `'a` (exclusively for a read).
     _memory: PhantomData<(&'a mut [u8], A)>,
 }
@@ -73,7 +80,17 @@ impl<'a, A> Descs<'a, A> {
     pub(crate) unsafe fn from_raw(descs: &'a mut [vmpktdesc]) -> Self {
         Self {
             descs,
+            handed_out: None,
             _memory: PhantomData,
+        }
+    }
+
+    /// The same set, setting `*flag` to true if it is handed to a platform call
+    /// ([`as_mut_ptr`](Self::as_mut_ptr)); `*flag` is left alone otherwise.
+    pub(crate) fn reporting_hand_out(self, flag: &'a mut bool) -> Self {
+        Self {
+            handed_out: Some(flag),
+            ..self
         }
     }
 
@@ -93,10 +110,15 @@ impl<'a, A> Descs<'a, A> {
     }
 
     /// The first descriptor, for a platform call on the whole set (`vmnet_read`,
-    /// `vmnet_write`); the invariant is what such a call needs of its arguments.
-    // Only the Apple backend hands a set to its platform.
-    #[cfg_attr(not(vmnet_framework), allow(dead_code))]
+    /// `vmnet_write`); the invariant is what such a call needs of its arguments. Reported to
+    /// the set's owner ([`reporting_hand_out`](Self::reporting_hand_out)): the platform may
+    /// change what it likes but the pointers.
+    // Only the Apple backend hands a set to its platform (and the batch's tests, as one).
+    #[cfg_attr(not(any(vmnet_framework, test)), allow(dead_code))]
     pub(crate) fn as_mut_ptr(&mut self) -> *mut vmpktdesc {
+        if let Some(flag) = self.handed_out.as_deref_mut() {
+            *flag = true;
+        }
         self.descs.as_mut_ptr()
     }
 }

@@ -93,10 +93,8 @@ impl Shared {
         if descs.is_empty() {
             return Ok(0);
         }
-        let n = self.read_descs(descs);
-        let n = n.inspect_err(|_| batch.clear())?;
-        batch.finish_read(n)?;
-        Ok(n)
+        let read = self.read_descs(descs);
+        batch.finish_read(read)
     }
 
     fn write_batch(&self, batch: &mut PacketBatch, first: usize) -> Result<usize> {
