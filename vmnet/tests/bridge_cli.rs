@@ -333,6 +333,7 @@ fn an_inherited_datagram_socket_is_bridged_and_counted() {
     assert_eq!(last["event"], "final");
     assert_eq!(last["from_vm"]["packets"], 1);
     assert_eq!(last["from_vm"]["bytes"], 70);
+    assert_eq!(last["peer_changes"], 0, "a socketpair has one peer");
 }
 
 #[test]
@@ -960,4 +961,40 @@ fn users_and_groups_that_do_not_exist_are_refused_up_front() {
     );
     let e = refused(&[&args[..], &["--group", "0"]].concat(), None);
     assert!(e.contains("--group needs --user"), "{e}");
+}
+
+#[test]
+fn a_restarted_datagram_vm_is_served_and_the_change_counted() {
+    let dir = TempDir::new("cli-restart");
+    let socket = dir.path("dgram.sock");
+    let path = socket.to_str().unwrap();
+    let args = [
+        "--mode",
+        "shared",
+        "--framing",
+        "datagram",
+        "--listen",
+        "--socket",
+        path,
+    ];
+    let mut bridge = Bridge::start(&[&args[..], &["--json"]].concat(), None);
+    bridge.event("started");
+    for (round, name) in ["vm1.sock", "vm2.sock"].into_iter().enumerate() {
+        // Each VM binds its own address; the first is gone before the second speaks.
+        let vm = UnixDatagram::bind(dir.path(name)).unwrap();
+        vm.connect(&socket).unwrap();
+        vm.set_read_timeout(Some(SOON)).unwrap();
+        let sent = vm_frame(60, round as u8);
+        vm.send(&sent).unwrap();
+        let mut buf = [0u8; 2048];
+        let n = vm
+            .recv(&mut buf)
+            .expect("the reflected frame reaches this VM");
+        assert_eq!(&buf[12..n], &sent[12..]);
+    }
+    let rest = bridge.stop();
+    let last: Value = serde_json::from_str(rest.last().unwrap()).unwrap();
+    assert_eq!(last["event"], "final");
+    assert_eq!(last["to_vm"]["packets"], 2);
+    assert_eq!(last["peer_changes"], 1, "{last}");
 }

@@ -118,7 +118,7 @@ impl Endpoint {
         match &self.source {
             Source::Listener(_) => log(&format!("listening on {bound} (stream)")),
             Source::Ready(_) if self.bound.is_some() => log(&format!(
-                "bound {bound} (datagram); waiting for the VM's first datagram"
+                "bound {bound} (datagram); the VM is the newest sender"
             )),
             Source::Ready(_) => log(&format!(
                 "using descriptor {} ({} framing)",

@@ -107,6 +107,7 @@ struct Stats {
     from_vm: Direction,
     malformed: u64,
     protocol_errors: u64,
+    peer_changes: u64,
 }
 
 /// What the interface is, for [`Output::ready`].
@@ -211,6 +212,7 @@ impl Output {
                 from_vm: (&stats.from_vm).into(),
                 malformed: stats.malformed,
                 protocol_errors: stats.protocol_errors,
+                peer_changes: stats.peer_changes,
             });
         }
     }
