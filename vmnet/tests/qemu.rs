@@ -153,8 +153,8 @@ fn tail(path: &Path, max: usize) -> String {
 }
 
 /// The bridge's counters from one of its report lines (the `Display` of [`BridgeStats`]:
-/// `to VM: N packets, N bytes, N dropped; from VM: …; malformed: N; protocol errors: N`, and
-/// any further counters, which these tests do not read).
+/// `to VM: N packets, N bytes, N dropped; from VM: …; malformed: N; protocol errors: N; peer
+/// changes: N`, and any further counters, which these tests do not read).
 fn parse_stats(line: &str) -> Option<BridgeStats> {
     let report = &line[line.find("to VM: ")?..];
     let mut stats = BridgeStats::default();
@@ -177,12 +177,13 @@ fn parse_stats(line: &str) -> Option<BridgeStats> {
             }
             (None, &[n]) if label == "malformed" => stats.malformed = n,
             (None, &[n]) if label == "protocol errors" => stats.protocol_errors = n,
+            (None, &[n]) if label == "peer changes" => stats.peer_changes = n,
             (Some(_), _) => return None,
             (None, _) => continue,
         }
         read += 1;
     }
-    (read == 4).then_some(stats)
+    (read == 5).then_some(stats)
 }
 
 /// `vmnet-bridge --listen` on the simulator, reporting its counters every second.
@@ -591,8 +592,8 @@ fn serve(bridge: &Bridge, mut qemu: Qemu, before: BridgeStats) -> BridgeStats {
 }
 
 /// Stops `bridge`, which must exit successfully having dropped nothing from the VMs and seen
-/// nothing malformed.
-fn finish(bridge: Bridge, what: &str, t0: Instant) {
+/// nothing malformed; returns its final counters.
+fn finish(bridge: Bridge, what: &str, t0: Instant) -> BridgeStats {
     let last = bridge.stop();
     assert_eq!(
         (last.from_vm.drops, last.malformed, last.protocol_errors),
@@ -600,6 +601,7 @@ fn finish(bridge: Bridge, what: &str, t0: Instant) {
         "{last}"
     );
     eprintln!("{what}: {:.1?} in all; bridge {last}", t0.elapsed());
+    last
 }
 
 /// One QEMU through a bridge in `framing`.
@@ -610,7 +612,8 @@ fn boots_through(framing: &str, netdev: impl FnOnce(&TempDir) -> Netdev) {
     let bridge = Bridge::start(&dir, framing);
     let qemu = Qemu::start(&dir, "qemu", &bridge, netdev(&dir));
     serve(&bridge, qemu, BridgeStats::default());
-    finish(bridge, framing, t0);
+    let last = finish(bridge, framing, t0);
+    assert_eq!(last.peer_changes, 0, "one VM");
 }
 
 #[test]
@@ -628,7 +631,8 @@ fn qemu_boots_through_a_datagram_bridge() {
 /// A datagram bridge serves a VM started after the last one went away: QEMU is stopped and
 /// started again twice on one bridge, first at the same socket path (its old socket file
 /// removed, as a launcher restarting it would), then at another path; each time frames must
-/// flow both ways.
+/// flow both ways. Only the move to another path is a new peer for the bridge (the first VM
+/// is learnt, and the second has the first one's address).
 #[test]
 #[ignore = "needs qemu-system-x86_64 and ipxe-qemu; run by .ci/run"]
 fn a_restarted_qemu_is_served_by_the_same_datagram_bridge() {
@@ -645,7 +649,8 @@ fn a_restarted_qemu_is_served_by_the_same_datagram_bridge() {
         let qemu = Qemu::start(&dir, name, &bridge, Netdev::Datagram(local.clone()));
         counters = serve(&bridge, qemu, counters);
     }
-    finish(bridge, "restarts", t0);
+    let last = finish(bridge, "restarts", t0);
+    assert_eq!(last.peer_changes, 1, "{last}");
 }
 
 /// The QEMU tests read the bridge's counters from its stderr: this keeps [`parse_stats`] in
@@ -659,13 +664,13 @@ fn the_counters_are_read_back_from_a_report_line() {
         stats.from_vm.bytes,
         stats.from_vm.drops,
     ) = (4, 5, 6);
-    (stats.malformed, stats.protocol_errors) = (7, 8);
+    (stats.malformed, stats.protocol_errors, stats.peer_changes) = (7, 8, 9);
     assert_eq!(
         parse_stats(&format!("vmnet-bridge: final: {stats}")),
         Some(stats)
     );
     assert_eq!(parse_stats("vmnet-bridge: bridging (stream framing)"), None);
     assert_eq!(parse_stats("to VM: 4 packets"), None);
-    let more = format!("vmnet-bridge: {stats}; some new counter: 9");
+    let more = format!("vmnet-bridge: {stats}; some new counter: 10");
     assert_eq!(parse_stats(&more), Some(stats), "{more}");
 }
