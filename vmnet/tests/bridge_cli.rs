@@ -255,19 +255,24 @@ fn wait_for(path: &Path, bridge: &mut Bridge) {
     }
 }
 
+/// The flags of a bridge in `mode` listening on `path` with `framing`.
+fn listen_args<'a>(mode: &'a str, framing: &'a str, path: &'a str) -> Vec<&'a str> {
+    vec![
+        "--mode",
+        mode,
+        "--framing",
+        framing,
+        "--listen",
+        "--socket",
+        path,
+    ]
+}
+
 /// `vmnet-bridge --listen` on a stream socket at `socket`, with `extra` flags, once it is
 /// ready for the VM.
 fn listening(socket: &Path, extra: &[&str]) -> Bridge {
     let path = socket.to_str().unwrap();
-    let mut args = vec![
-        "--mode",
-        "shared",
-        "--framing",
-        "stream",
-        "--listen",
-        "--socket",
-        path,
-    ];
+    let mut args = listen_args("shared", "stream", path);
     args.extend_from_slice(extra);
     let mut bridge = Bridge::start(&args, None);
     wait_for(socket, &mut bridge);
@@ -400,15 +405,7 @@ fn privileges_are_dropped_before_the_vm_is_served() {
         } else {
             "nobody"
         };
-        let args = [
-            "--mode",
-            "shared",
-            "--framing",
-            "stream",
-            "--listen",
-            "--socket",
-            path,
-        ];
+        let args = listen_args("shared", "stream", path);
         let e = refused(&[&args[..], &["--user", other]].concat(), None);
         assert!(e.contains("cannot drop privileges to user"), "{e}");
         assert!(!socket.exists());
@@ -473,15 +470,7 @@ fn the_socket_gets_its_mode_and_group() {
     assert!(!dir.path("mode.sock.lock").exists(), "its lock too");
 
     let path = socket.to_str().unwrap();
-    let listen = [
-        "--mode",
-        "shared",
-        "--framing",
-        "stream",
-        "--listen",
-        "--socket",
-        path,
-    ];
+    let listen = listen_args("shared", "stream", path);
     let e = refused(&[&listen[..], &["--socket-mode", "0800"]].concat(), None);
     assert!(e.contains("expected permission bits in octal"), "{e}");
     let e = refused(
@@ -509,15 +498,7 @@ fn a_second_bridge_on_a_served_path_names_the_first_and_leaves_it_alone() {
         "the lock holds the PID"
     );
     let path = socket.to_str().unwrap();
-    let args = [
-        "--mode",
-        "shared",
-        "--framing",
-        "stream",
-        "--listen",
-        "--socket",
-        path,
-    ];
+    let args = listen_args("shared", "stream", path);
     let e = refused(&args, None);
     assert!(
         e.contains(&format!(
@@ -546,15 +527,7 @@ fn a_stale_socket_is_replaced_and_a_live_one_never() {
     // A socket another program serves, with no lock beside it: left alone, in both types.
     let live = dir.path("live.sock");
     let path = live.to_str().unwrap();
-    let args = [
-        "--mode",
-        "shared",
-        "--framing",
-        "datagram",
-        "--listen",
-        "--socket",
-        path,
-    ];
+    let args = listen_args("shared", "datagram", path);
     let foreign = UnixDatagram::bind(&live).unwrap();
     let e = refused(&args, None);
     assert!(e.contains("is a socket another process serves"), "{e}");
@@ -578,15 +551,10 @@ fn a_stale_socket_is_replaced_and_a_live_one_never() {
 
     let file = dir.path("file");
     std::fs::write(&file, b"").unwrap();
-    let args = [
-        "--mode",
-        "shared",
-        "--framing",
-        "stream",
-        "--listen",
-        "--socket",
-    ];
-    let e = refused(&[&args[..], &[file.to_str().unwrap()]].concat(), None);
+    let e = refused(
+        &listen_args("shared", "stream", file.to_str().unwrap()),
+        None,
+    );
     assert!(e.contains("exists and is not a socket"), "{e}");
 }
 
@@ -696,31 +664,23 @@ fn interface_options_reach_the_interface() {
     let dir = TempDir::new("cli-options");
     let socket = dir.path("opts.sock");
     let network = Uuid::from_u128(7).to_string();
-    let mut bridge = Bridge::start(
-        &[
-            "--mode",
-            "host",
-            "--framing",
-            "stream",
-            "--listen",
-            "--socket",
-            socket.to_str().unwrap(),
-            "--json",
-            "--network-identifier",
-            &network,
-            "--host-address",
-            "10.9.8.1",
-            "--host-subnet-mask",
-            "255.255.255.0",
-            "--host-ipv6-address",
-            "fd00:9::1",
-            "--isolation",
-            "--tso",
-            "--allocate-mac-address",
-            "false",
-        ],
-        None,
-    );
+    let mut args = listen_args("host", "stream", socket.to_str().unwrap());
+    args.extend_from_slice(&[
+        "--json",
+        "--network-identifier",
+        &network,
+        "--host-address",
+        "10.9.8.1",
+        "--host-subnet-mask",
+        "255.255.255.0",
+        "--host-ipv6-address",
+        "fd00:9::1",
+        "--isolation",
+        "--tso",
+        "--allocate-mac-address",
+        "false",
+    ]);
+    let mut bridge = Bridge::start(&args, None);
     let started = bridge.event("started");
     assert_eq!(started["mode"], "host");
     assert_eq!(started["isolation"], true);
@@ -968,15 +928,7 @@ fn a_restarted_datagram_vm_is_served_and_the_change_counted() {
     let dir = TempDir::new("cli-restart");
     let socket = dir.path("dgram.sock");
     let path = socket.to_str().unwrap();
-    let args = [
-        "--mode",
-        "shared",
-        "--framing",
-        "datagram",
-        "--listen",
-        "--socket",
-        path,
-    ];
+    let args = listen_args("shared", "datagram", path);
     let mut bridge = Bridge::start(&[&args[..], &["--json"]].concat(), None);
     bridge.event("started");
     for (round, name) in ["vm1.sock", "vm2.sock"].into_iter().enumerate() {
