@@ -42,8 +42,8 @@ and one JSON line per counter report. Counters are printed to stderr every --sta
 seconds and at exit. SIGINT or SIGTERM stop the bridge cleanly.
 
 On macOS 15 and older this needs root, or a binary signed with the com.apple.vm.networking
-entitlement; see the README for macOS 26. On systems without vmnet it runs on the in-process
-simulator (see --sim-network).";
+entitlement; for macOS 26 see docs/vmnet-bridge.md. On systems without vmnet it runs on the
+in-process simulator (see --sim-network).";
 
 /// The vmnet operating mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -162,9 +162,15 @@ pub(crate) struct Args {
     #[arg(long, value_enum, default_value = "reflect")]
     pub(crate) sim_network: SimNetwork,
 
-    /// Forward a host port to the guest (shared mode; repeatable): PROTO:HOST_PORT:ADDRESS:PORT
-    /// with PROTO tcp or udp, e.g. tcp:8080:192.168.64.5:22 or tcp:8080:[fd00::5]:22.
-    #[arg(long, value_name = "RULE", value_parser = forward::parse)]
+    // The help is an attribute, not a doc comment: rustdoc would read `[fd00::5]` as a link.
+    #[arg(
+        long,
+        value_name = "RULE",
+        value_parser = forward::parse,
+        help = "Forward a host port to the guest (shared mode; repeatable): \
+                PROTO:HOST_PORT:ADDRESS:PORT with PROTO tcp or udp, e.g. \
+                tcp:8080:192.168.64.5:22 or tcp:8080:[fd00::5]:22"
+    )]
     pub(crate) forward: Vec<PortForwardingRule>,
 
     #[command(flatten)]
