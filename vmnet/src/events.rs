@@ -12,15 +12,21 @@
 //! so that an interface that is only polled by reads costs no event-thread wake-up per batch;
 //! the first observation wakes its event thread ([`Notifier::wake_on_observe`]), which raises
 //! the event then due, on that thread as always. (vmnet raises events regardless.)
+//!
+//! The pipe's calls go through `nix`; none is on the packet path but `clear`'s, which costs one
+//! atomic swap when nothing was signalled (and `nix`'s `read` is `libc::read` and an `Errno`
+//! check, inlined).
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
+
+use nix::poll::PollTimeout;
 
 /// What an event callback is told: packets are available.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,10 +144,8 @@ impl Notifier {
         if self.armed.swap(true, Ordering::AcqRel) {
             return false;
         }
-        let byte = 1u8;
-        // SAFETY: writing one byte from a valid local to an open pipe descriptor. A full pipe
-        // (EAGAIN) already means "readable", so the result needs no handling.
-        let _ = unsafe { libc::write(self.write_end.as_raw_fd(), (&raw const byte).cast(), 1) };
+        // A full pipe (EAGAIN) already means "readable", so the result needs no handling.
+        let _ = nix::unistd::write(&self.write_end, &[1]);
         true
     }
 
@@ -156,20 +160,9 @@ impl Notifier {
     pub(crate) fn clear(&self) {
         if self.armed.swap(false, Ordering::AcqRel) {
             let mut sink = [0u8; 64];
-            loop {
-                // SAFETY: reading into a valid local buffer of the given length from an open,
-                // non-blocking pipe descriptor.
-                let n = unsafe {
-                    libc::read(
-                        self.read_end.as_raw_fd(),
-                        sink.as_mut_ptr().cast(),
-                        sink.len(),
-                    )
-                };
-                if n < sink.len() as isize {
-                    break;
-                }
-            }
+            // Until a read comes back short: empty (EAGAIN: the pipe is non-blocking), or an
+            // error, after which there is nothing more to drain.
+            while nix::unistd::read(&self.read_end, &mut sink).is_ok_and(|n| n == sink.len()) {}
         }
     }
 
@@ -183,38 +176,33 @@ impl Notifier {
     /// with the time left, so interruptions do not stretch the wait.
     #[cfg(not(miri))]
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        use nix::errno::Errno;
+        use nix::poll::{PollFd, PollFlags};
         self.observe();
         // No limit for `None`, nor for a timeout beyond the clock's range.
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let mut pfd = libc::pollfd {
-            fd: self.read_end.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
+        let mut fds = [PollFd::new(self.read_end.as_fd(), PollFlags::POLLIN)];
         loop {
-            let millis = deadline.map_or(-1, |d| {
-                poll_millis(d.saturating_duration_since(Instant::now()))
+            let timeout = deadline.map_or(PollTimeout::NONE, |d| {
+                poll_timeout(d.saturating_duration_since(Instant::now()))
             });
             #[cfg(test)]
             tests::POLLS.with(|polls| polls.set(polls.get() + 1));
-            // SAFETY: `pfd` is one valid pollfd for the duration of the call, and the count
-            // passed is 1.
-            let n = unsafe { libc::poll(&raw mut pfd, 1, millis) };
-            if n > 0 || (n == 0 && self.armed.load(Ordering::Acquire)) {
-                return Ok(true);
-            }
-            if n == 0 {
-                // Timed out: done once the deadline has passed. A poll clamped to `c_int::MAX`
-                // milliseconds, or timed by a clock a little ahead of `Instant`'s, ends
-                // before it; then poll again for what is left.
-                if deadline.is_none_or(|d| Instant::now() >= d) {
-                    return Ok(false);
+            match nix::poll::poll(&mut fds, timeout) {
+                Ok(0) => {
+                    if self.armed.load(Ordering::Acquire) {
+                        return Ok(true);
+                    }
+                    // Timed out: done once the deadline has passed. A poll clamped to
+                    // `PollTimeout::MAX` milliseconds, or timed by a clock a little ahead of
+                    // `Instant`'s, ends before it; then poll again for what is left.
+                    if deadline.is_none_or(|d| Instant::now() >= d) {
+                        return Ok(false);
+                    }
                 }
-                continue;
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(err);
+                Ok(_) => return Ok(true),
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -269,10 +257,10 @@ impl Notifier {
 
 /// `poll(2)`'s timeout for `left`: whole milliseconds rounded up, so that a poll never ends
 /// before `left` has passed (and a nonzero wait under a millisecond is not a spin), clamped to
-/// the largest `c_int` (a wait past it polls again).
+/// the largest it takes, [`PollTimeout::MAX`] (a wait past it polls again).
 #[cfg_attr(miri, allow(dead_code))]
-fn poll_millis(left: Duration) -> libc::c_int {
-    libc::c_int::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(libc::c_int::MAX)
+fn poll_timeout(left: Duration) -> PollTimeout {
+    PollTimeout::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(PollTimeout::MAX)
 }
 
 /// A pipe, `(read end, write end)`, both close-on-exec and non-blocking, made in one call
@@ -290,14 +278,8 @@ fn poll_millis(left: Duration) -> libc::c_int {
     target_os = "solaris",
 ))]
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds: [RawFd; 2] = [-1; 2];
-    // SAFETY: `fds` is a valid, writable array of two descriptors for pipe2(2) to fill, and
-    // the flags are ones pipe2(2) accepts.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: pipe2(2) succeeded, so both descriptors are open and owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    use nix::fcntl::OFlag;
+    Ok(nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?)
 }
 
 /// A pipe, `(read end, write end)`, both close-on-exec and non-blocking: `pipe(2)`, then
@@ -315,28 +297,15 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     target_os = "solaris",
 )))]
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds: [RawFd; 2] = [-1; 2];
-    // SAFETY: `fds` is a valid, writable array of two descriptors for pipe(2) to fill.
-    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: pipe(2) succeeded, so both descriptors are open and owned by nobody else.
-    let ends = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    for fd in [ends.0.as_raw_fd(), ends.1.as_raw_fd()] {
-        // SAFETY: fcntl on a descriptor that `ends` keeps open, with valid commands and flag
-        // arguments.
-        unsafe {
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // Miri does not implement F_SETFD (and runs no child processes, so close-on-exec
-            // could not matter there); every real build sets it.
-            #[cfg(not(miri))]
-            if libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) < 0 {
-                return Err(io::Error::last_os_error());
-            }
-        }
+    use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+    let ends = nix::unistd::pipe()?;
+    for fd in [&ends.0, &ends.1] {
+        let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
+        fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+        // Miri does not implement F_SETFD (and runs no child processes, so close-on-exec
+        // could not matter there); every real build sets it.
+        #[cfg(not(miri))]
+        fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
     }
     Ok(ends)
 }
@@ -403,16 +372,17 @@ mod tests {
 
     #[test]
     fn poll_timeouts_round_up_to_whole_milliseconds() {
-        assert_eq!(poll_millis(Duration::ZERO), 0, "zero polls without waiting");
-        assert_eq!(poll_millis(Duration::from_nanos(1)), 1);
-        assert_eq!(poll_millis(Duration::from_micros(500)), 1);
-        assert_eq!(poll_millis(Duration::from_millis(1)), 1);
-        assert_eq!(poll_millis(Duration::from_micros(1_001)), 2);
-        let max = libc::c_int::MAX;
+        let millis = |left| i32::from(poll_timeout(left));
+        assert_eq!(millis(Duration::ZERO), 0, "zero polls without waiting");
+        assert_eq!(millis(Duration::from_nanos(1)), 1);
+        assert_eq!(millis(Duration::from_micros(500)), 1);
+        assert_eq!(millis(Duration::from_millis(1)), 1);
+        assert_eq!(millis(Duration::from_micros(1_001)), 2);
+        let max = i32::MAX;
         let max_millis = Duration::from_millis(max as u64);
-        assert_eq!(poll_millis(max_millis), max);
-        assert_eq!(poll_millis(max_millis + Duration::from_nanos(1)), max);
-        assert_eq!(poll_millis(Duration::MAX), max);
+        assert_eq!(millis(max_millis), max);
+        assert_eq!(millis(max_millis + Duration::from_nanos(1)), max);
+        assert_eq!(millis(Duration::MAX), max);
     }
 
     #[test]
@@ -449,7 +419,7 @@ mod tests {
             n.wait(Some(Duration::MAX)).unwrap(),
             "no overflow past the clock's range"
         );
-        let beyond_poll = Duration::from_millis(libc::c_int::MAX as u64 + 1);
+        let beyond_poll = Duration::from_millis(i32::MAX as u64 + 1);
         assert!(
             n.wait(Some(beyond_poll)).unwrap(),
             "clamped to poll's range"
@@ -459,28 +429,27 @@ mod tests {
     /// Set by [`on_sigusr1`].
     static SIGUSR1_SEEN: AtomicUsize = AtomicUsize::new(0);
 
-    extern "C" fn on_sigusr1(_signal: libc::c_int) {
+    extern "C" fn on_sigusr1(_signal: std::ffi::c_int) {
         // Only an atomic add: async-signal-safe.
         SIGUSR1_SEEN.fetch_add(1, Ordering::SeqCst);
     }
 
     #[test]
     #[cfg_attr(miri, ignore = "signals and poll(2)")]
+    // Installing a signal handler is `unsafe` (nix's `sigaction`): the one `unsafe` here.
+    #[allow(unsafe_code)]
     fn an_interrupted_wait_keeps_its_deadline() {
-        // SAFETY: an all-zero `sigaction` is a valid value (integers, a null handler, an empty
-        // mask); the fields that matter are set below.
-        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-        action.sa_sigaction = on_sigusr1 as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
         // No SA_RESTART, so the signal interrupts poll(2) with EINTR.
-        action.sa_flags = 0;
-        // SAFETY: `sa_mask` is a valid, exclusively borrowed sigset_t.
-        unsafe { libc::sigemptyset(&raw mut action.sa_mask) };
-        // SAFETY: a valid signal number, a pointer to an initialised sigaction, and a null
-        // pointer for the old action. No other test uses SIGUSR1, and the handler stays
-        // installed (a no-op but for its counter) for the rest of the process.
-        let installed =
-            unsafe { libc::sigaction(libc::SIGUSR1, &raw const action, std::ptr::null_mut()) };
-        assert_eq!(installed, 0, "{}", io::Error::last_os_error());
+        let action = SigAction::new(
+            SigHandler::Handler(on_sigusr1),
+            SaFlags::empty(),
+            SigSet::empty(),
+        );
+        // SAFETY: the handler only adds to an atomic (async-signal-safe). No other test uses
+        // SIGUSR1, and the handler stays installed (a no-op but for its counter) for the rest
+        // of the process.
+        unsafe { sigaction(Signal::SIGUSR1, &action) }.expect("sigaction");
 
         let timeout = Duration::from_millis(400);
         let before_signal = Duration::from_millis(300);
@@ -498,15 +467,10 @@ mod tests {
         is_waiting.recv().unwrap();
         std::thread::sleep(before_signal);
         let seen = SIGUSR1_SEEN.load(Ordering::SeqCst);
-        // SAFETY: the waiter has not been joined, so its pthread_t names a live thread, and
-        // SIGUSR1 has the handler installed above.
-        let sent = unsafe { libc::pthread_kill(waiter.as_pthread_t(), libc::SIGUSR1) };
-        assert_eq!(
-            sent,
-            0,
-            "pthread_kill: {}",
-            io::Error::from_raw_os_error(sent)
-        );
+        // The waiter has not been joined, so its pthread_t names a live thread; SIGUSR1 has
+        // the handler installed above.
+        nix::sys::pthread::pthread_kill(waiter.as_pthread_t(), Signal::SIGUSR1)
+            .expect("pthread_kill");
         let (ready, waited, polls) = waiter.join().unwrap();
         assert!(!ready);
         assert!(
@@ -532,21 +496,19 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "F_GETFD")]
     fn both_pipe_ends_are_close_on_exec_and_non_blocking() {
+        use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
         let n = Notifier::new().unwrap();
         for (end, fd) in [("read", &n.read_end), ("write", &n.write_end)] {
-            let fd = fd.as_raw_fd();
-            // SAFETY: F_GETFD on a descriptor the notifier keeps open; no argument.
-            let fd_flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-            assert!(fd_flags >= 0, "F_GETFD: {}", io::Error::last_os_error());
-            assert_ne!(
-                fd_flags & libc::FD_CLOEXEC,
-                0,
+            let fd_flags = FdFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFD).unwrap());
+            assert!(
+                fd_flags.contains(FdFlag::FD_CLOEXEC),
                 "{end} end not close-on-exec"
             );
-            // SAFETY: F_GETFL on a descriptor the notifier keeps open; no argument.
-            let status = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-            assert!(status >= 0, "F_GETFL: {}", io::Error::last_os_error());
-            assert_ne!(status & libc::O_NONBLOCK, 0, "{end} end not non-blocking");
+            let status = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL).unwrap());
+            assert!(
+                status.contains(OFlag::O_NONBLOCK),
+                "{end} end not non-blocking"
+            );
         }
     }
 }

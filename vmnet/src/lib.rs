@@ -65,7 +65,6 @@
 //! | `descs` (values) | the descriptor sets a backend reads into and writes from: `from_raw`, the one way to vouch for raw descriptors, and the safe accessors that follow a set's pointers to its packet memory (the simulator copies through them); the sets over one caller buffer (`Interface::read`, `write`) and over the caller's buffers through a [`Descriptors`] (`Interface::read_into`, `write_from`), with its `Send` and `Sync` |
 //! | `batch` (values) | [`PacketBatch`]'s arena and iovecs, heap slices reached only through raw pointers (so the descriptors' pointers into them stay valid), its `Send` and `Sync`, and vouching for the descriptor sets it builds over them |
 //! | `backend::apple` (seam) | vmnet.framework, XPC, blocks and libdispatch: every call into Apple's C API, `vmnet_read` and `vmnet_write` on descriptor sets included; `Send` and `Sync` for vmnet's handles |
-//! | `events` (seam) | the readiness notifier's pipe: `pipe`, `write`, `read`, `poll`, `fcntl` (and, in its tests, signals) |
 //! | `bridge::sys` (operations) | the socket bridge's calls: `sendto`, `recvmsg`, `poll`, `setsockopt` (`SO_NOSIGPIPE`), `sockaddr_un` |
 //! | `bridge::batched` (operations) | the socket bridge's batched datagram calls: `recvmmsg`/`sendmmsg` (Linux), `recvmsg_x`/`sendmsg_x` found with `dlsym` (macOS), over preallocated headers pointed at the buffers for each call, and those headers' `Send` |
 //! | `async_io` (operations) | registering the notifier's descriptor with tokio's reactor (`AsyncFd`), which trusts it to stay open |
@@ -73,7 +72,9 @@
 //!
 //! Packet I/O crosses the seam safely: `Driver::read` and `Driver::write` take a descriptor
 //! set that carries its own validity. Test code allows `unsafe` where it builds what no safe
-//! constructor does (a two-iovec descriptor, in `backend::sim`).
+//! constructor does (a two-iovec descriptor, in `backend::sim`) or installs a signal handler
+//! (`events`, to interrupt a wait). The readiness notifier (`events`) needs none: its pipe,
+//! `poll` and `fcntl` go through `nix`.
 //!
 //! # Features
 //!
@@ -111,7 +112,6 @@ mod control;
 #[allow(unsafe_code)]
 mod descs;
 mod error;
-#[allow(unsafe_code)]
 mod events;
 mod forwarding;
 mod interface;
