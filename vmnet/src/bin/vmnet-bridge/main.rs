@@ -9,8 +9,8 @@
 //! One module per concept: the flags ([`args`]), the interface configuration they make
 //! ([`config`]), forwarding rules ([`forward`]), the VM's socket ([`endpoint`], with
 //! [`socket_path`] for bound paths and [`inherited_fd`] for `--fd`), dropping root
-//! ([`privileges`]), what is printed ([`output`]) and the simulated network
-//! ([`sim_network`]). `unsafe` is denied but in one function: taking ownership of `--fd`'s
+//! ([`privileges`]), what is printed ([`output`]) and the simulated network (`sim_network`,
+//! not built on macOS). `unsafe` is denied but in one function: taking ownership of `--fd`'s
 //! descriptor (and on Apple targets, `setgroups`).
 #![deny(unsafe_code)]
 
