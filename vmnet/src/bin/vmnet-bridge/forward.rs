@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use vmnet::{Control, Mode, PortForwardingRule, Protocol};
+use vmnet::{Capabilities, Control, Feature, IpFamily, Mode, PortForwardingRule, Protocol};
 
 use crate::output::log;
 
@@ -40,16 +40,34 @@ pub(crate) fn parse(text: &str) -> Result<PortForwardingRule, String> {
     Ok(PortForwardingRule::new(protocol, external_port, internal))
 }
 
-/// Checks the rules together, before anything starts: forwarding is for shared mode, and
-/// vmnet keeps one rule per protocol, host port and address family.
+/// Checks the rules together, before anything starts: forwarding is for shared mode, IPv6
+/// rules need a system that has them (`caps`), and vmnet keeps one rule per protocol, host
+/// port and address family.
 ///
 /// # Errors
 /// A one-line message naming the rule at fault.
-pub(crate) fn check(rules: &[PortForwardingRule], mode: Mode) -> Result<(), String> {
+pub(crate) fn check(
+    rules: &[PortForwardingRule],
+    mode: Mode,
+    caps: Capabilities,
+) -> Result<(), String> {
     if !rules.is_empty() && mode != Mode::Shared {
         return Err(format!(
             "--forward needs --mode shared: vmnet forwards host ports into a shared-mode \
              network only (this is {mode} mode)"
+        ));
+    }
+    let v6 = Feature::IpPortForwarding;
+    if let Some(rule) = rules
+        .iter()
+        .find(|r| r.family() == IpFamily::V6 && !caps.has(v6))
+    {
+        return Err(format!(
+            "--forward {}: forwarding to an IPv6 guest address needs {} (vmnet's {}); this \
+             system forwards to IPv4 addresses only",
+            spec(rule),
+            v6.since(),
+            v6.name()
         ));
     }
     for (i, rule) in rules.iter().enumerate() {
@@ -128,21 +146,27 @@ mod tests {
     }
 
     #[test]
-    fn rules_need_shared_mode_and_distinct_keys() {
+    fn rules_need_shared_mode_ipv6_support_and_distinct_keys() {
         let a = parse("tcp:8080:192.168.64.5:22").unwrap();
         let b = parse("tcp:8080:192.168.64.6:80").unwrap();
         let v6 = parse("tcp:8080:[fd00::5]:22").unwrap();
-        assert_eq!(check(&[a, v6], Mode::Shared), Ok(()));
-        assert!(
-            check(&[a], Mode::Host)
-                .unwrap_err()
-                .contains("--mode shared")
-        );
-        assert_eq!(check(&[], Mode::Host), Ok(()));
-        let e = check(&[a, v6, b], Mode::Shared).unwrap_err();
+        let all = Capabilities::ALL;
+        assert_eq!(check(&[a, v6], Mode::Shared, all), Ok(()));
+        let e = check(&[a], Mode::Host, all).unwrap_err();
+        assert!(e.contains("--mode shared"), "{e}");
+        assert_eq!(check(&[], Mode::Host, all), Ok(()));
+        let e = check(&[a, v6, b], Mode::Shared, all).unwrap_err();
         assert!(
             e.contains("tcp:8080:192.168.64.5:22") && e.contains("tcp:8080:192.168.64.6:80"),
             "{e}"
         );
+        let old = Capabilities::BASELINE;
+        assert_eq!(check(&[a], Mode::Shared, old), Ok(()));
+        let e = check(&[a, v6], Mode::Shared, old).unwrap_err();
+        assert!(
+            e.starts_with("--forward tcp:8080:[fd00::5]:22: forwarding to an IPv6"),
+            "{e}"
+        );
+        assert!(e.contains("macOS 12.0"), "{e}");
     }
 }

@@ -66,7 +66,7 @@ fn run(args: &Args) -> Result<(), String> {
 
     // Everything that can be checked is, before anything is bound, started or printed.
     let config = config::checked(args)?;
-    forward::check(&args.forward, config.mode())?;
+    forward::check(&args.forward, config.mode(), vmnet::capabilities())?;
     let target = privileges::target(args.user.as_deref(), args.group.as_deref())?;
     if let Some(target) = &target {
         privileges::check_possible(target)?;
