@@ -14,7 +14,6 @@
 //! passes over them on a machine without QEMU, and `.ci/run` runs them with `--ignored`, where
 //! a missing QEMU fails with a message saying what to install.
 #![cfg(feature = "cli")]
-#![deny(unsafe_code)]
 
 mod common;
 
