@@ -29,8 +29,12 @@
 //! B's receive ring (each taken once per write call), the read's ring lock; per frame,
 //! vmnet's descriptor checks, the routing (the destination lookup is cached for a run of
 //! frames to one MAC) and the host port's bookkeeping (its queue holds one frame and drops
-//! the rest, as a host that does not read). Inside safe/raw: `PacketBatch`'s descriptor
-//! set-up and the safe layer's checks. waiting/safe is the price of one event per batch.
+//! the rest, as a host that does not read). Inside safe/raw: per read, the batch records each
+//! packet's length, checks it against its slot and sets the size back for the next read (the
+//! raw path sets the sizes back, in its own loop); per call, the safe layer's checks of lengths
+//! and limits and the batch's bookkeeping. A batch rewrites its descriptors only where a call
+//! changed them, so a batch written again unchanged has no per-packet set-up, like the raw
+//! path's descriptors built once. waiting/safe is the price of one event per batch.
 //!
 //! Before measuring, the bench checks that steady-state batches allocate nothing (a counting
 //! allocator, over the whole process: event threads included) and panics otherwise;

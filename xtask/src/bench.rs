@@ -32,6 +32,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
     }
     let criterion_home = crate::toolchain::target_dir().join("criterion");
+    let load_at_start = load_average();
     let mut groups = Vec::new();
     for (bench, bench_groups) in BENCHES {
         let file = super::root().join(format!("vmnet/benches/{bench}.rs"));
@@ -62,6 +63,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     println!();
     println!("{}", machine());
+    // What else ran meanwhile: on a shared machine it moves criterion's numbers (less so the
+    // paired ratios), so a recorded table says it.
+    println!(
+        "load (1-minute average): {} at the start, {} at the end",
+        load_at_start.as_deref().unwrap_or("unknown"),
+        load_average().as_deref().unwrap_or("unknown")
+    );
     for group in groups {
         println!();
         print!("{}", table(&criterion_home.join(group), group)?);
@@ -212,4 +220,10 @@ fn number_after(json: &str, key: &str) -> Option<f64> {
         .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'))
         .collect();
     text.parse().ok()
+}
+
+/// The 1-minute load average (`/proc/loadavg`), where the system has one.
+fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next().map(str::to_owned)
 }
