@@ -5,13 +5,15 @@
 //! pair) and the network (interface B on the same segment). One iteration is a round trip of
 //! `2 × n` frames through the bridge, `n` each way, one direction after the other:
 //!
-//! 1. VM → network: the VM end sends `n` frames (datagram framing: `n` datagrams; stream
-//!    framing: `n` length-prefixed frames in one `write_all`); the bridge's from-VM thread
+//! 1. VM → network: the VM end sends `n` frames (datagram framing: `n` datagrams, in batches
+//!    of `sendmmsg` on Linux; stream framing: `n` length-prefixed frames in one `write_all`);
+//!    the bridge's from-VM thread
 //!    receives them and writes them to A; the bench thread waits (`wait_readable`) and reads
 //!    them at B with `read_batch` until all `n` have arrived.
 //! 2. network → VM: the bench thread writes `n` frames at B with one `write_batch`; the
 //!    bridge's to-VM thread reads them from A and sends them; the VM end receives all `n`
-//!    (`n` datagrams, or `n` prefixed frames with `read_exact`).
+//!    (`n` datagrams, with `recvmmsg` and `MSG_WAITFORONE` on Linux, each into its own slot;
+//!    or `n` prefixed frames with `read_exact`).
 //!
 //! `n` is 128 for 64- and 1514-byte frames and 16 for 64 KiB frames (interfaces started with
 //! `.with_tso(true)`, whose maximum packet size, 65549 bytes, is also the bridge's default largest
@@ -21,7 +23,11 @@
 //! bridge's retry budgets are raised from 20 ms to 1 s so that a bench thread descheduled on a
 //! busy machine cannot make it drop (they cost nothing while nothing is refused). The groups
 //! are `bridge_io` (datagram framing) and `bridge_io_stream` (stream framing), each with
-//! `safe/<size>` and `baseline/<size>`.
+//! `safe/<size>` (the bridge with its default options) and `baseline/<size>`; the datagram
+//! group also has `per_frame/<size>`: the bridge with `BridgeOptions::with_batched_io(false)`,
+//! one system call per datagram, as it was before batching. The VM end is the same code for
+//! every path and batches its own datagram calls (as a VMM that batches does), so that what
+//! differs between `safe` and `per_frame` is the bridge's calls alone.
 //!
 //! **The baseline** is a plain relay: the same socket traffic and the same byte copies, with
 //! neither vmnet nor the bridge. The bench thread's VM end runs the very same code on a second
@@ -46,16 +52,17 @@
 //! kernel's (into the batch for datagrams; for a stream into the decoder buffer, then to the batch)
 //! → ring → read batch towards the network, batch → ring → batch (→ stream output buffer) towards
 //! the VM. It is the limit that the socket traffic and the copies set for any bridge handing frames
-//! over through an in-process queue (with datagrams, one system call per frame on each side weighs
-//! more than the copies): `safe/baseline` (frames per second) is the share of it that the bridge,
-//! the safe layer and the simulator reach together.
+//! over through an in-process queue with one system call per datagram on its side (where one
+//! system call per frame weighs more than the copies): `safe/baseline` (frames per second) is the
+//! share of it that the bridge, the safe layer and the simulator reach together, and for
+//! datagrams can pass 1 now that the bridge batches its calls and the relay does not.
 //!
 //! **Inside the measured overhead** (in the safe path, not in the baseline): on the bridge's side,
 //! the `poll(2)` on the socket and the stop descriptor before each wake-up and the
-//! `recvmsg`/`read` that finds the socket drained (the relay blocks in `recv`/`read` instead), the
+//! `recvmmsg`/`read` that finds the socket drained (the relay blocks in `recv`/`read` instead), the
 //! frame checks (length bounds, a datagram's truncation flag, the stream decoder's validation),
 //! the stop-flag checks and the counters (a few atomic additions per batch), the non-blocking
-//! `send`s with their retry bookkeeping, the wait for A's readiness descriptor (`poll` on the
+//! `sendmmsg`s (`send`s per frame, for `per_frame` and streams) with their retry bookkeeping, the wait for A's readiness descriptor (`poll` on the
 //! event pipe instead of a condition variable); and everything the simulator adds on each side, as
 //! measured alone by `sim_io`: the segment lock and MAC lookup, the host port's bookkeeping (its
 //! queue holds one frame and drops the rest, a host that does not read), the receive ring's lock
@@ -192,11 +199,13 @@ struct VmEnd {
     /// The frame the VM expects from the network, and (stream) its `frames` copies encoded.
     down: Vec<u8>,
     down_wire: Vec<u8>,
-    /// Receive buffer: one datagram one byte longer than the largest frame, or a whole
-    /// iteration's stream bytes.
+    /// Receive buffer: slots one byte longer than the largest frame, one per datagram of an
+    /// iteration (each received into its own), or a whole iteration's stream bytes.
     buf: Vec<u8>,
-    /// Datagram framing: the length of the last datagram received.
-    last: usize,
+    /// Datagram framing: where the last datagram received starts in `buf`, and its length.
+    last: (usize, usize),
+    /// Datagram framing: the batched calls the VM makes.
+    multi: Multi,
 }
 
 impl VmEnd {
@@ -205,29 +214,24 @@ impl VmEnd {
             SocketEnd::Stream(_) => (encoded(&up, frames), encoded(&down, frames)),
             SocketEnd::Datagram(_) => (Vec::new(), Vec::new()),
         };
-        let buf = vec![0; down_wire.len().max(max + 1)];
+        let buf = vec![0; down_wire.len().max(frames * (max + 1))];
         VmEnd {
             socket,
+            multi: Multi::new(frames),
             frames,
             up,
             up_wire,
             down,
             down_wire,
             buf,
-            last: 0,
+            last: (0, 0),
         }
     }
 
     /// Sends this iteration's frames towards the network.
     fn send(&mut self) -> io::Result<()> {
         match &mut self.socket {
-            SocketEnd::Datagram(s) => {
-                for _ in 0..self.frames {
-                    let n = s.send(&self.up)?;
-                    assert_eq!(n, self.up.len(), "a datagram was cut");
-                }
-                Ok(())
-            }
+            SocketEnd::Datagram(s) => self.multi.send(s, &self.up, self.frames),
             SocketEnd::Stream(s) => s.write_all(&self.up_wire),
         }
     }
@@ -236,15 +240,23 @@ impl VmEnd {
     fn receive(&mut self) -> io::Result<()> {
         match &mut self.socket {
             SocketEnd::Datagram(s) => {
-                for i in 0..self.frames {
-                    self.last = s.recv(&mut self.buf)?;
-                    if self.last != self.down.len() {
-                        return Err(io::Error::other(format!(
-                            "frame {i}: {} bytes instead of {}",
-                            self.last,
-                            self.down.len()
-                        )));
-                    }
+                let slot = self.buf.len() / self.frames;
+                let mut got = 0;
+                while got < self.frames {
+                    let n = self
+                        .multi
+                        .recv(s, &mut self.buf, slot, self.frames - got, |len| {
+                            if len == self.down.len() {
+                                Ok(())
+                            } else {
+                                Err(io::Error::other(format!(
+                                    "frame {got}: {len} bytes instead of {}",
+                                    self.down.len()
+                                )))
+                            }
+                        })?;
+                    got += n;
+                    self.last = ((n - 1) * slot, self.down.len());
                 }
                 Ok(())
             }
@@ -255,9 +267,142 @@ impl VmEnd {
     /// Whether the last frames received are the ones the network sent.
     fn received_intact(&self) -> bool {
         match self.socket {
-            SocketEnd::Datagram(_) => self.buf[..self.last] == self.down[..],
+            SocketEnd::Datagram(_) => {
+                let (at, len) = self.last;
+                self.buf[at..at + len] == self.down[..]
+            }
             SocketEnd::Stream(_) => self.buf[..self.down_wire.len()] == self.down_wire[..],
         }
+    }
+}
+
+/// The VM's datagram calls, many datagrams per call as a VMM that batches makes them: on
+/// Linux `sendmmsg` and `recvmmsg` (`MSG_WAITFORONE`: wait for the first, take what else is
+/// there), over headers allocated once and pointed at the buffers for each call; elsewhere one
+/// `send`/`recv` per datagram. Either way the same for the bridge's paths and the relay.
+struct Multi {
+    #[cfg(target_os = "linux")]
+    msgs: Vec<libc::mmsghdr>,
+    #[cfg(target_os = "linux")]
+    iovs: Vec<libc::iovec>,
+}
+
+impl Multi {
+    #[cfg(target_os = "linux")]
+    fn new(n: usize) -> Self {
+        Multi {
+            // SAFETY: `mmsghdr` is integers and pointers, all zeros a valid (empty) value.
+            msgs: (0..n).map(|_| unsafe { std::mem::zeroed() }).collect(),
+            iovs: vec![
+                libc::iovec {
+                    iov_base: std::ptr::null_mut(),
+                    iov_len: 0,
+                };
+                n
+            ],
+        }
+    }
+
+    /// Sends `frame` as `n` datagrams (blocking, within the socket's timeout).
+    #[cfg(target_os = "linux")]
+    fn send(&mut self, s: &UnixDatagram, frame: &[u8], n: usize) -> io::Result<()> {
+        let mut sent = 0;
+        while sent < n {
+            let count = (n - sent).min(self.msgs.len());
+            for (msg, iov) in self.msgs.iter_mut().zip(&mut self.iovs).take(count) {
+                *iov = libc::iovec {
+                    iov_base: frame.as_ptr().cast_mut().cast(),
+                    iov_len: frame.len(),
+                };
+                msg.msg_hdr.msg_iov = iov;
+                msg.msg_hdr.msg_iovlen = 1;
+            }
+            // SAFETY: the first `count` headers each point at one iovec over `frame`, live
+            // and only read for the call; no names, no control data (zeroed in `new`).
+            let n =
+                unsafe { libc::sendmmsg(s.as_raw_fd(), self.msgs.as_mut_ptr(), count as u32, 0) };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            sent += n.unsigned_abs() as usize;
+        }
+        Ok(())
+    }
+
+    /// Receives up to `n` datagrams (waiting for the first, within the socket's timeout), the
+    /// `i`th into `buf`'s `i`th slot of `slot` bytes; `check`s each one's length; returns how
+    /// many.
+    #[cfg(target_os = "linux")]
+    fn recv(
+        &mut self,
+        s: &UnixDatagram,
+        buf: &mut [u8],
+        slot: usize,
+        n: usize,
+        mut check: impl FnMut(usize) -> io::Result<()>,
+    ) -> io::Result<usize> {
+        let count = n.min(self.msgs.len());
+        let slots = buf.chunks_exact_mut(slot);
+        for ((msg, iov), room) in self
+            .msgs
+            .iter_mut()
+            .zip(&mut self.iovs)
+            .zip(slots)
+            .take(count)
+        {
+            *iov = libc::iovec {
+                iov_base: room.as_mut_ptr().cast(),
+                iov_len: room.len(),
+            };
+            msg.msg_hdr.msg_iov = iov;
+            msg.msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: the first `count` headers each point at one iovec over its own slot of
+        // `buf`, writable and exclusively borrowed for the call; no names, no control data.
+        let got = unsafe {
+            libc::recvmmsg(
+                s.as_raw_fd(),
+                self.msgs.as_mut_ptr(),
+                count as u32,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        if got < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let got = got.unsigned_abs() as usize;
+        for msg in &self.msgs[..got] {
+            check(msg.msg_len as usize)?;
+        }
+        Ok(got)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn new(_: usize) -> Self {
+        Multi {}
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn send(&mut self, s: &UnixDatagram, frame: &[u8], n: usize) -> io::Result<()> {
+        for _ in 0..n {
+            let sent = s.send(frame)?;
+            assert_eq!(sent, frame.len(), "a datagram was cut");
+        }
+        Ok(())
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn recv(
+        &mut self,
+        s: &UnixDatagram,
+        buf: &mut [u8],
+        slot: usize,
+        _: usize,
+        mut check: impl FnMut(usize) -> io::Result<()>,
+    ) -> io::Result<usize> {
+        check(s.recv(&mut buf[..slot])?)?;
+        Ok(1)
     }
 }
 
@@ -277,7 +422,9 @@ struct Safe {
 }
 
 impl Safe {
-    fn new(framing: Framing, size: usize, frames: usize) -> Self {
+    /// `batched`: the bridge moves datagrams many per system call (its default), or one per
+    /// call (the per-frame path, `BridgeOptions::with_batched_io(false)`).
+    fn new(framing: Framing, size: usize, frames: usize, batched: bool) -> Self {
         // A host that does not read: its queue holds one frame and drops the rest.
         let segment = Segment::builder().host_queue_capacity(1).build();
         let bridged = segment.start(&config(size)).expect("start A");
@@ -290,7 +437,8 @@ impl Safe {
         // while the bridge sends; a drop would fail the bench.
         let options = BridgeOptions::new()
             .with_send_timeout(Duration::from_secs(1))
-            .with_write_timeout(Duration::from_secs(1));
+            .with_write_timeout(Duration::from_secs(1))
+            .with_batched_io(batched);
         let bridge =
             bridge::spawn(bridged, ours.into_bridge_socket(), &options).expect("spawn the bridge");
         let up = frame(net_mac, vm_mac, size, 1);
@@ -779,24 +927,41 @@ const FRAMINGS: [(Framing, &str); 2] = [
     (Framing::Stream, "bridge_io_stream"),
 ];
 
-/// Fails unless steady-state rounds of both paths allocate nothing, anywhere in the process.
+/// The bridge's paths of a framing, by benchmark name: batched datagram calls (`safe`, the
+/// default) and, for datagrams, one call per datagram (`per_frame`, the path before batching).
+fn bridge_paths(framing: Framing) -> &'static [(&'static str, bool)] {
+    match framing {
+        Framing::Datagram => &[("safe", true), ("per_frame", false)],
+        _ => &[("safe", true)],
+    }
+}
+
+/// Fails unless steady-state rounds of every path allocate nothing, anywhere in the process.
 fn check_no_allocations() {
     for (framing, _) in FRAMINGS {
         for (size, frames) in CASES {
             // Past one turn of every ring, so slots grown for TSO frames have grown.
             let warm = RING_SLOTS / frames + 2;
-            let mut safe = Safe::new(framing, size, frames);
-            for _ in 0..warm {
-                safe.round();
-            }
-            let safe_allocations = allocations_during(|| {
-                for _ in 0..COUNTED_ROUNDS {
-                    assert_eq!(safe.round(), 2 * frames);
+            let mut max = 0;
+            for &(path, batched) in bridge_paths(framing) {
+                let mut safe = Safe::new(framing, size, frames, batched);
+                for _ in 0..warm {
+                    safe.round();
                 }
-            });
-            safe.verify(warm + COUNTED_ROUNDS);
-            let max = safe.max;
-            drop(safe);
+                let allocations = allocations_during(|| {
+                    for _ in 0..COUNTED_ROUNDS {
+                        assert_eq!(safe.round(), 2 * frames);
+                    }
+                });
+                safe.verify(warm + COUNTED_ROUNDS);
+                max = safe.max;
+                drop(safe);
+                assert_eq!(
+                    allocations, 0,
+                    "{framing}, {size}-byte frames, {path}: allocations in {COUNTED_ROUNDS} \
+                     steady-state round trips through the bridge"
+                );
+            }
 
             let mut base = Baseline::new(framing, size, frames, max);
             for _ in 0..warm {
@@ -811,10 +976,9 @@ fn check_no_allocations() {
             drop(base);
 
             assert_eq!(
-                (safe_allocations, base_allocations),
-                (0, 0),
-                "{framing}, {size}-byte frames: allocations (bridge, relay) in \
-                 {COUNTED_ROUNDS} steady-state round trips"
+                base_allocations, 0,
+                "{framing}, {size}-byte frames: allocations in {COUNTED_ROUNDS} steady-state \
+                 round trips through the relay"
             );
             println!(
                 "alloc-check: {framing} framing, {size}-byte frames, {frames} each way: \
@@ -829,12 +993,14 @@ fn bridge_io(c: &mut Criterion) {
         let mut group = c.benchmark_group(name);
         for (size, frames) in CASES {
             group.throughput(Throughput::Elements(2 * frames as u64));
-            let mut safe = Safe::new(framing, size, frames);
-            let max = safe.max;
-            group.bench_with_input(BenchmarkId::new("safe", size), &size, |b, _| {
-                b.iter(|| safe.round());
-            });
-            drop(safe);
+            let mut max = 0;
+            for &(path, batched) in bridge_paths(framing) {
+                let mut safe = Safe::new(framing, size, frames, batched);
+                max = safe.max;
+                group.bench_with_input(BenchmarkId::new(path, size), &size, |b, _| {
+                    b.iter(|| safe.round());
+                });
+            }
             let mut base = Baseline::new(framing, size, frames, max);
             group.bench_with_input(BenchmarkId::new("baseline", size), &size, |b, _| {
                 b.iter(|| base.round());
@@ -844,15 +1010,25 @@ fn bridge_io(c: &mut Criterion) {
     }
 }
 
-/// The drift-resistant ratio of each case (see [`support::paired_ratio`]); the relay's
-/// threads wait idle while the bridge runs, and the bridge's while the relay runs.
+/// The drift-resistant ratio of each case (see [`support::paired_ratio`]): each bridge path
+/// against the relay, and (datagrams) batched against per-frame. The threads of the path not
+/// measured wait idle.
 fn paired() {
     for (framing, name) in FRAMINGS {
         for (size, frames) in CASES {
-            let mut safe = Safe::new(framing, size, frames);
-            let mut base = Baseline::new(framing, size, frames, safe.max);
-            let ratio = paired_ratio(|| safe.round(), || base.round());
-            record_paired(name, "safe/baseline", size, ratio);
+            let mut bridges: Vec<(&str, Safe)> = bridge_paths(framing)
+                .iter()
+                .map(|&(path, batched)| (path, Safe::new(framing, size, frames, batched)))
+                .collect();
+            let mut base = Baseline::new(framing, size, frames, bridges[0].1.max);
+            for (path, safe) in &mut bridges {
+                let ratio = paired_ratio(|| safe.round(), || base.round());
+                record_paired(name, &format!("{path}/baseline"), size, ratio);
+            }
+            if let [(a, batched), (b, per_frame)] = &mut bridges[..] {
+                let ratio = paired_ratio(|| batched.round(), || per_frame.round());
+                record_paired(name, &format!("{a}/{b}"), size, ratio);
+            }
         }
     }
 }

@@ -17,7 +17,8 @@ use std::process::Command;
 /// The criterion bench targets of `vmnet`, and their groups: each group has `safe/<size>` and
 /// `baseline/<size>` benchmarks (`sim_io` also `raw/<size>`) whose throughput is in frames
 /// (elements) per iteration.
-/// `bridge_io` has one group per framing of the VM's socket (datagram, stream).
+/// `bridge_io` has one group per framing of the VM's socket (datagram, stream); the datagram
+/// group also has `per_frame/<size>`, the bridge with one system call per datagram.
 const BENCHES: &[(&str, &[&str])] = &[
     ("sim_io", &["sim_io"]),
     ("bridge_io", &["bridge_io", "bridge_io_stream"]),
@@ -97,9 +98,10 @@ fn machine() -> String {
 }
 
 /// The paths a group may measure, in column order: the safe layer, the safe layer with a
-/// reader that waits for events, vmnet's raw calls (those two only in `sim_io`), and the
-/// copy baseline.
-const PATHS: [&str; 4] = ["safe", "waiting", "raw", "baseline"];
+/// reader that waits for events, vmnet's raw calls (those two only in `sim_io`), the bridge
+/// with one system call per datagram (only in `bridge_io`'s datagram group), and the copy
+/// baseline.
+const PATHS: [&str; 5] = ["safe", "waiting", "raw", "per_frame", "baseline"];
 
 /// The table of one group: one row per frame size; a column per measured path (frames/s and
 /// Gbit/s), then each ratio of two paths as criterion's estimate / the paired measurement.
@@ -119,7 +121,9 @@ fn table(dir: &Path, group: &str) -> Result<String, String> {
         ("safe", "baseline"),
         ("waiting", "baseline"),
         ("raw", "baseline"),
+        ("per_frame", "baseline"),
         ("safe", "raw"),
+        ("safe", "per_frame"),
     ]
     .into_iter()
     .filter(|(a, b)| paths.contains(a) && paths.contains(b))

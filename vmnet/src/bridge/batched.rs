@@ -12,7 +12,7 @@
 use std::io;
 use std::os::fd::AsRawFd;
 
-use super::sys::{self, Address};
+use super::sys::{self, Address, SOCKADDR_UN_LEN};
 use crate::batch::PacketBatch;
 
 /// The most datagrams one call moves: the kernels' limit on a vector (`UIO_MAXIOV`).
@@ -60,7 +60,7 @@ impl AsRef<[u8]> for Slot {
 /// How datagrams move on one socket: batched calls, or one call per datagram.
 pub(super) struct DatagramIo {
     /// `None`: one call per datagram (asked for, or the system has no batched calls).
-    batch: Option<imp::Headers>,
+    batch: Option<Headers>,
 }
 
 impl DatagramIo {
@@ -69,7 +69,7 @@ impl DatagramIo {
     pub(super) fn new(capacity: usize, batched: bool) -> Self {
         Self {
             batch: if batched {
-                imp::Headers::new(capacity.clamp(1, MAX_PER_CALL))
+                Headers::new(capacity.clamp(1, MAX_PER_CALL))
             } else {
                 None
             },
@@ -124,152 +124,198 @@ impl DatagramIo {
     }
 }
 
+/// Preallocated headers and iovecs, pointed at the buffers afresh for each call, and the
+/// system's batched calls.
+struct Headers {
+    calls: imp::Calls,
+    msgs: Box<[imp::Header]>,
+    iovs: Box<[libc::iovec]>,
+}
+
+// SAFETY: the pointers inside `msgs` and `iovs` are set, before each call, to buffers
+// borrowed for that call only, and nothing dereferences them outside it: between calls they
+// are stale values no code reads. The arrays are owned plain memory; `calls` holds plain
+// function pointers (or nothing).
+unsafe impl Send for Headers {}
+
+impl Headers {
+    /// `count` headers, if the system has batched calls.
+    fn new(count: usize) -> Option<Self> {
+        let iov = libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        };
+        Some(Self {
+            calls: imp::Calls::find()?,
+            msgs: (0..count).map(|_| imp::empty()).collect(),
+            iovs: vec![iov; count].into_boxed_slice(),
+        })
+    }
+
+    fn recv(&mut self, fd: &impl AsRawFd, slots: &mut [Slot], senders: bool) -> io::Result<usize> {
+        let mut count = 0;
+        for ((msg, iov), slot) in self.msgs.iter_mut().zip(&mut *self.iovs).zip(&mut *slots) {
+            *iov = libc::iovec {
+                iov_base: slot.buf.as_mut_ptr().cast(),
+                iov_len: slot.buf.len(),
+            };
+            let (name, name_len) = if senders {
+                ((&raw mut slot.from.addr).cast(), SOCKADDR_UN_LEN)
+            } else {
+                (std::ptr::null_mut(), 0)
+            };
+            imp::point(msg, iov, name, name_len);
+            count += 1;
+        }
+        // SAFETY: each of the first `count` headers points (just above) at one iovec spanning
+        // one slot's whole buffer, writable and exclusively borrowed through `slots` for this
+        // call, and with `senders` at that slot's `sockaddr_un` with its exact size; no
+        // control data. Headers and iovecs live through the call.
+        let n = unsafe { self.calls.recv(fd.as_raw_fd(), &mut self.msgs[..count]) }?;
+        for (msg, slot) in self.msgs.iter().zip(&mut *slots).take(n) {
+            let (len, truncated, name_len) = imp::received(msg);
+            slot.set_len(len);
+            slot.truncated = truncated;
+            slot.from.len = if senders {
+                name_len.min(SOCKADDR_UN_LEN)
+            } else {
+                0
+            };
+        }
+        Ok(n)
+    }
+
+    fn send(
+        &mut self,
+        fd: &impl AsRawFd,
+        batch: &PacketBatch,
+        first: usize,
+        to: Option<&Address>,
+    ) -> io::Result<usize> {
+        let (name, name_len) = match to {
+            Some(to) => ((&raw const to.addr).cast_mut().cast(), to.len),
+            None => (std::ptr::null_mut(), 0),
+        };
+        let mut count = 0;
+        let frames = batch.iter().skip(first);
+        for ((msg, iov), frame) in self.msgs.iter_mut().zip(&mut *self.iovs).zip(frames) {
+            *iov = libc::iovec {
+                iov_base: frame.as_ptr().cast_mut().cast(),
+                iov_len: frame.len(),
+            };
+            imp::point(msg, iov, name, name_len);
+            count += 1;
+        }
+        // SAFETY: each of the first `count` headers points (just above) at one iovec spanning
+        // one frame of `batch` (initialised bytes, borrowed for the call; the kernel only
+        // reads them), and at `to`'s live `sockaddr_un` with a length within it, or at no
+        // name; no control data. Headers and iovecs live through the call.
+        unsafe { self.calls.send(fd.as_raw_fd(), &mut self.msgs[..count]) }
+    }
+}
+
 /// Linux: `recvmmsg`/`sendmmsg` (since Linux 2.6.33 and 3.0).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod imp {
     use std::io;
-    use std::os::fd::AsRawFd;
+    use std::os::fd::RawFd;
 
-    use super::super::sys::{Address, SEND_FLAGS, SOCKADDR_UN_LEN};
-    use super::Slot;
-    use crate::batch::PacketBatch;
+    use super::super::sys::SEND_FLAGS;
 
-    /// Preallocated headers and iovecs, pointed at the buffers afresh for each call.
-    pub(super) struct Headers {
-        msgs: Box<[libc::mmsghdr]>,
-        iovs: Box<[libc::iovec]>,
+    pub(super) type Header = libc::mmsghdr;
+
+    /// The calls are the C library's own: nothing to find.
+    pub(super) struct Calls;
+
+    impl Calls {
+        pub(super) fn find() -> Option<Self> {
+            Some(Calls)
+        }
+
+        /// `recvmmsg(2)` into `msgs`, without blocking.
+        ///
+        /// # Safety
+        /// Each header must point at iovecs over writable buffers, and at a name buffer of the
+        /// length it gives or none, all live and unaliased for the call.
+        pub(super) unsafe fn recv(&self, fd: RawFd, msgs: &mut [Header]) -> io::Result<usize> {
+            // SAFETY: `msgs` is `msgs.len()` headers whose pointers the caller vouches for;
+            // no timeout.
+            let n = unsafe {
+                libc::recvmmsg(
+                    fd,
+                    msgs.as_mut_ptr(),
+                    msgs.len() as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null_mut(),
+                )
+            };
+            count(n)
+        }
+
+        /// `sendmmsg(2)` of `msgs`, without blocking or `SIGPIPE`.
+        ///
+        /// # Safety
+        /// Each header must point at iovecs over initialised buffers, and at a name of the
+        /// length it gives or none, all live for the call.
+        pub(super) unsafe fn send(&self, fd: RawFd, msgs: &mut [Header]) -> io::Result<usize> {
+            // SAFETY: `msgs` is `msgs.len()` headers whose pointers the caller vouches for.
+            let n = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    msgs.as_mut_ptr(),
+                    msgs.len() as libc::c_uint,
+                    SEND_FLAGS,
+                )
+            };
+            count(n)
+        }
     }
 
-    // SAFETY: the pointers inside `msgs` and `iovs` are set, before each call, to buffers
-    // borrowed for that call only, and nothing dereferences them outside it: between calls
-    // they are stale values no code reads. The arrays themselves are owned plain memory.
-    unsafe impl Send for Headers {}
+    /// A call's result: how many messages, or the error.
+    fn count(n: libc::c_int) -> io::Result<usize> {
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n.unsigned_abs() as usize)
+        }
+    }
 
     /// Whether a batched call's error means it is not available (an old kernel).
     pub(super) fn unsupported(e: &io::Error) -> bool {
         e.raw_os_error() == Some(libc::ENOSYS)
     }
 
-    impl Headers {
-        pub(super) fn new(count: usize) -> Option<Self> {
-            // SAFETY: `mmsghdr` is integers and pointers (and, on some C libraries, private
-            // padding), for which all zeros is a valid value: no name, no iovec, no control.
-            let empty = || unsafe { std::mem::zeroed::<libc::mmsghdr>() };
-            let iov = libc::iovec {
-                iov_base: std::ptr::null_mut(),
-                iov_len: 0,
-            };
-            Some(Self {
-                msgs: (0..count).map(|_| empty()).collect(),
-                iovs: vec![iov; count].into_boxed_slice(),
-            })
-        }
+    pub(super) fn empty() -> Header {
+        // SAFETY: `mmsghdr` is integers and pointers (and, on some C libraries, private
+        // padding), for which all zeros is a valid value: no name, no iovec, no control.
+        unsafe { std::mem::zeroed() }
+    }
 
-        pub(super) fn recv(
-            &mut self,
-            fd: &impl AsRawFd,
-            slots: &mut [Slot],
-            senders: bool,
-        ) -> io::Result<usize> {
-            let mut count = 0;
-            for ((msg, iov), slot) in self.msgs.iter_mut().zip(&mut *self.iovs).zip(&mut *slots) {
-                *iov = libc::iovec {
-                    iov_base: slot.buf.as_mut_ptr().cast(),
-                    iov_len: slot.buf.len(),
-                };
-                let h = &mut msg.msg_hdr;
-                h.msg_iov = iov;
-                h.msg_iovlen = 1;
-                if senders {
-                    h.msg_name = (&raw mut slot.from.addr).cast();
-                    h.msg_namelen = SOCKADDR_UN_LEN;
-                } else {
-                    h.msg_name = std::ptr::null_mut();
-                    h.msg_namelen = 0;
-                }
-                h.msg_control = std::ptr::null_mut();
-                h.msg_controllen = 0;
-                h.msg_flags = 0;
-                msg.msg_len = 0;
-                count += 1;
-            }
-            // SAFETY: each of the first `count` headers points at one iovec spanning one
-            // slot's whole buffer (writable, exclusively borrowed through `slots` for this
-            // call), and with `senders` at that slot's `sockaddr_un` with its exact size; no
-            // control data. Headers and iovecs are live for the call; `count` is at most their
-            // length. `fd` is an open socket borrowed for the call; no timeout.
-            let n = unsafe {
-                libc::recvmmsg(
-                    fd.as_raw_fd(),
-                    self.msgs.as_mut_ptr(),
-                    count as libc::c_uint,
-                    libc::MSG_DONTWAIT,
-                    std::ptr::null_mut(),
-                )
-            };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let n = n.unsigned_abs() as usize;
-            for (msg, slot) in self.msgs.iter().zip(&mut *slots).take(n) {
-                slot.set_len(msg.msg_len as usize);
-                slot.truncated = msg.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
-                slot.from.len = if senders {
-                    msg.msg_hdr.msg_namelen.min(SOCKADDR_UN_LEN)
-                } else {
-                    0
-                };
-            }
-            Ok(n)
-        }
+    /// Points `msg` at one iovec and a name (null: none); no control data, flags cleared.
+    pub(super) fn point(
+        msg: &mut Header,
+        iov: &mut libc::iovec,
+        name: *mut libc::c_void,
+        name_len: libc::socklen_t,
+    ) {
+        let h = &mut msg.msg_hdr;
+        h.msg_iov = iov;
+        h.msg_iovlen = 1;
+        h.msg_name = name;
+        h.msg_namelen = name_len;
+        h.msg_control = std::ptr::null_mut();
+        h.msg_controllen = 0;
+        h.msg_flags = 0;
+        msg.msg_len = 0;
+    }
 
-        pub(super) fn send(
-            &mut self,
-            fd: &impl AsRawFd,
-            batch: &PacketBatch,
-            first: usize,
-            to: Option<&Address>,
-        ) -> io::Result<usize> {
-            let (name, name_len) = match to {
-                Some(to) => ((&raw const to.addr).cast_mut().cast(), to.len),
-                None => (std::ptr::null_mut(), 0),
-            };
-            let mut count = 0;
-            let frames = batch.iter().skip(first);
-            for ((msg, iov), frame) in self.msgs.iter_mut().zip(&mut *self.iovs).zip(frames) {
-                *iov = libc::iovec {
-                    iov_base: frame.as_ptr().cast_mut().cast(),
-                    iov_len: frame.len(),
-                };
-                let h = &mut msg.msg_hdr;
-                h.msg_iov = iov;
-                h.msg_iovlen = 1;
-                h.msg_name = name;
-                h.msg_namelen = name_len;
-                h.msg_control = std::ptr::null_mut();
-                h.msg_controllen = 0;
-                h.msg_flags = 0;
-                msg.msg_len = 0;
-                count += 1;
-            }
-            // SAFETY: each of the first `count` headers points at one iovec spanning one frame
-            // of `batch` (initialised bytes, borrowed for the call; the kernel only reads
-            // them), and at `to`'s live `sockaddr_un` with a length within it, or at no name;
-            // no control data. Headers and iovecs are live for the call; `count` is at most
-            // their length. `fd` is an open socket borrowed for the call.
-            let n = unsafe {
-                libc::sendmmsg(
-                    fd.as_raw_fd(),
-                    self.msgs.as_mut_ptr(),
-                    count as libc::c_uint,
-                    SEND_FLAGS,
-                )
-            };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(n.unsigned_abs() as usize)
-        }
+    /// After a receive: the datagram's length, whether it was cut, its sender's address length.
+    pub(super) fn received(msg: &Header) -> (usize, bool, libc::socklen_t) {
+        (
+            msg.msg_len as usize,
+            msg.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+            msg.msg_hdr.msg_namelen,
+        )
     }
 }
 
@@ -279,18 +325,14 @@ mod imp {
 #[cfg(target_vendor = "apple")]
 mod imp {
     use std::io;
-    use std::os::fd::AsRawFd;
+    use std::os::fd::RawFd;
     use std::sync::OnceLock;
-
-    use super::super::sys::{Address, SOCKADDR_UN_LEN};
-    use super::Slot;
-    use crate::batch::PacketBatch;
 
     /// XNU's `struct msghdr_x`: a `msghdr` with the datagram's length (`msg_datalen`), which
     /// `recvmsg_x` sets.
     #[repr(C)]
     #[allow(non_camel_case_types)]
-    struct msghdr_x {
+    pub(super) struct msghdr_x {
         msg_name: *mut libc::c_void,
         msg_namelen: libc::socklen_t,
         msg_iov: *mut libc::iovec,
@@ -301,6 +343,8 @@ mod imp {
         msg_datalen: libc::size_t,
     }
 
+    pub(super) type Header = msghdr_x;
+
     /// `ssize_t recvmsg_x(int s, const struct msghdr_x *msgp, u_int cnt, int flags)`, and
     /// `sendmsg_x` with the same signature.
     type BatchCall = unsafe extern "C" fn(
@@ -310,22 +354,50 @@ mod imp {
         libc::c_int,
     ) -> libc::ssize_t;
 
-    struct Calls {
+    /// The two calls, found in the running system.
+    #[derive(Clone, Copy)]
+    pub(super) struct Calls {
         recv: BatchCall,
         send: BatchCall,
     }
 
-    /// The two calls, if this system exports both.
-    fn calls() -> Option<&'static Calls> {
-        static CALLS: OnceLock<Option<Calls>> = OnceLock::new();
-        CALLS
-            .get_or_init(|| {
+    impl Calls {
+        /// The calls, if this system exports both (looked up once).
+        pub(super) fn find() -> Option<Self> {
+            static CALLS: OnceLock<Option<Calls>> = OnceLock::new();
+            *CALLS.get_or_init(|| {
                 Some(Calls {
                     recv: lookup(c"recvmsg_x")?,
                     send: lookup(c"sendmsg_x")?,
                 })
             })
-            .as_ref()
+        }
+
+        /// `recvmsg_x` into `msgs`. Flags 0: the bridge's descriptor is non-blocking
+        /// (`O_NONBLOCK`), which keeps the call from waiting.
+        ///
+        /// # Safety
+        /// Each header must point at iovecs over writable buffers, and at a name buffer of the
+        /// length it gives or none, all live and unaliased for the call.
+        pub(super) unsafe fn recv(&self, fd: RawFd, msgs: &mut [Header]) -> io::Result<usize> {
+            // SAFETY: `msgs` is `msgs.len()` headers whose pointers the caller vouches for;
+            // `recv` is `recvmsg_x` (see `lookup`).
+            let n = unsafe { (self.recv)(fd, msgs.as_ptr(), msgs.len() as libc::c_uint, 0) };
+            count(n)
+        }
+
+        /// `sendmsg_x` of `msgs`. Flags 0: the descriptor is non-blocking and has
+        /// `SO_NOSIGPIPE` (`sys::no_sigpipe`).
+        ///
+        /// # Safety
+        /// Each header must point at iovecs over initialised buffers, and at a name of the
+        /// length it gives or none, all live for the call.
+        pub(super) unsafe fn send(&self, fd: RawFd, msgs: &mut [Header]) -> io::Result<usize> {
+            // SAFETY: `msgs` is `msgs.len()` headers whose pointers the caller vouches for;
+            // `send` is `sendmsg_x` (see `lookup`).
+            let n = unsafe { (self.send)(fd, msgs.as_ptr(), msgs.len() as libc::c_uint, 0) };
+            count(n)
+        }
     }
 
     fn lookup(name: &std::ffi::CStr) -> Option<BatchCall> {
@@ -339,6 +411,15 @@ mod imp {
         Some(unsafe { std::mem::transmute::<*mut libc::c_void, BatchCall>(symbol) })
     }
 
+    /// A call's result: how many messages, or the error.
+    fn count(n: libc::ssize_t) -> io::Result<usize> {
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n.unsigned_abs())
+        }
+    }
+
     /// Whether a batched call's error means it cannot be used here: not implemented for this
     /// socket (`EOPNOTSUPP`, `ENOTSUP`, `ENOSYS`) or refusing what a plain call accepts
     /// (`EINVAL`, e.g. a destination on an unconnected socket).
@@ -349,20 +430,7 @@ mod imp {
         )
     }
 
-    /// Preallocated headers and iovecs, pointed at the buffers afresh for each call.
-    pub(super) struct Headers {
-        calls: &'static Calls,
-        msgs: Box<[msghdr_x]>,
-        iovs: Box<[libc::iovec]>,
-    }
-
-    // SAFETY: the pointers inside `msgs` and `iovs` are set, before each call, to buffers
-    // borrowed for that call only, and nothing dereferences them outside it: between calls
-    // they are stale values no code reads. The arrays are owned plain memory, and `calls`
-    // holds plain function pointers.
-    unsafe impl Send for Headers {}
-
-    fn empty() -> msghdr_x {
+    pub(super) fn empty() -> Header {
         msghdr_x {
             msg_name: std::ptr::null_mut(),
             msg_namelen: 0,
@@ -375,147 +443,71 @@ mod imp {
         }
     }
 
-    impl Headers {
-        pub(super) fn new(count: usize) -> Option<Self> {
-            let iov = libc::iovec {
-                iov_base: std::ptr::null_mut(),
-                iov_len: 0,
-            };
-            Some(Self {
-                calls: calls()?,
-                msgs: (0..count).map(|_| empty()).collect(),
-                iovs: vec![iov; count].into_boxed_slice(),
-            })
-        }
+    /// Points `msg` at one iovec and a name (null: none); no control data, flags cleared.
+    pub(super) fn point(
+        msg: &mut Header,
+        iov: &mut libc::iovec,
+        name: *mut libc::c_void,
+        name_len: libc::socklen_t,
+    ) {
+        *msg = empty();
+        msg.msg_iov = iov;
+        msg.msg_iovlen = 1;
+        msg.msg_name = name;
+        msg.msg_namelen = name_len;
+    }
 
-        pub(super) fn recv(
-            &mut self,
-            fd: &impl AsRawFd,
-            slots: &mut [Slot],
-            senders: bool,
-        ) -> io::Result<usize> {
-            let mut count = 0;
-            for ((msg, iov), slot) in self.msgs.iter_mut().zip(&mut *self.iovs).zip(&mut *slots) {
-                *iov = libc::iovec {
-                    iov_base: slot.buf.as_mut_ptr().cast(),
-                    iov_len: slot.buf.len(),
-                };
-                *msg = empty();
-                msg.msg_iov = iov;
-                msg.msg_iovlen = 1;
-                if senders {
-                    msg.msg_name = (&raw mut slot.from.addr).cast();
-                    msg.msg_namelen = SOCKADDR_UN_LEN;
-                }
-                count += 1;
-            }
-            // SAFETY: each of the first `count` headers points at one iovec spanning one
-            // slot's whole buffer (writable, exclusively borrowed through `slots` for this
-            // call), and with `senders` at that slot's `sockaddr_un` with its exact size; no
-            // control data. Headers and iovecs are live for the call; `count` is at most
-            // their length. `fd` is an open, non-blocking socket borrowed for the call (flags
-            // 0: the descriptor's O_NONBLOCK keeps it from blocking).
-            let n = unsafe {
-                (self.calls.recv)(fd.as_raw_fd(), self.msgs.as_ptr(), count as libc::c_uint, 0)
-            };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let n = n.unsigned_abs();
-            for (msg, slot) in self.msgs.iter().zip(&mut *slots).take(n) {
-                slot.set_len(msg.msg_datalen);
-                slot.truncated = msg.msg_flags & libc::MSG_TRUNC != 0;
-                slot.from.len = if senders {
-                    msg.msg_namelen.min(SOCKADDR_UN_LEN)
-                } else {
-                    0
-                };
-            }
-            Ok(n)
-        }
-
-        pub(super) fn send(
-            &mut self,
-            fd: &impl AsRawFd,
-            batch: &PacketBatch,
-            first: usize,
-            to: Option<&Address>,
-        ) -> io::Result<usize> {
-            let (name, name_len) = match to {
-                Some(to) => ((&raw const to.addr).cast_mut().cast(), to.len),
-                None => (std::ptr::null_mut(), 0),
-            };
-            let mut count = 0;
-            let frames = batch.iter().skip(first);
-            for ((msg, iov), frame) in self.msgs.iter_mut().zip(&mut *self.iovs).zip(frames) {
-                *iov = libc::iovec {
-                    iov_base: frame.as_ptr().cast_mut().cast(),
-                    iov_len: frame.len(),
-                };
-                *msg = empty();
-                msg.msg_iov = iov;
-                msg.msg_iovlen = 1;
-                msg.msg_name = name;
-                msg.msg_namelen = name_len;
-                count += 1;
-            }
-            // SAFETY: each of the first `count` headers points at one iovec spanning one frame
-            // of `batch` (initialised bytes, borrowed for the call; the kernel only reads
-            // them), and at `to`'s live `sockaddr_un` with a length within it, or at no name;
-            // no control data. Headers and iovecs are live for the call; `count` is at most
-            // their length. `fd` is an open, non-blocking socket borrowed for the call, with
-            // SO_NOSIGPIPE set (`sys::no_sigpipe`).
-            let n = unsafe {
-                (self.calls.send)(fd.as_raw_fd(), self.msgs.as_ptr(), count as libc::c_uint, 0)
-            };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(n.unsigned_abs())
-        }
+    /// After a receive: the datagram's length, whether it was cut, its sender's address length.
+    pub(super) fn received(msg: &Header) -> (usize, bool, libc::socklen_t) {
+        (
+            msg.msg_datalen,
+            msg.msg_flags & libc::MSG_TRUNC != 0,
+            msg.msg_namelen,
+        )
     }
 }
 
-/// Elsewhere: one call per datagram.
+/// Elsewhere: no batched calls; one call per datagram.
 #[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
 mod imp {
     use std::io;
-    use std::os::fd::AsRawFd;
+    use std::os::fd::RawFd;
 
-    use super::super::sys::Address;
-    use super::Slot;
-    use crate::batch::PacketBatch;
+    pub(super) type Header = ();
 
     /// Never made: there are no batched calls here.
-    pub(super) enum Headers {}
+    pub(super) enum Calls {}
+
+    impl Calls {
+        pub(super) fn find() -> Option<Self> {
+            None
+        }
+
+        pub(super) unsafe fn recv(&self, _: RawFd, _: &mut [Header]) -> io::Result<usize> {
+            match *self {}
+        }
+
+        pub(super) unsafe fn send(&self, _: RawFd, _: &mut [Header]) -> io::Result<usize> {
+            match *self {}
+        }
+    }
 
     pub(super) fn unsupported(_: &io::Error) -> bool {
         false
     }
 
-    impl Headers {
-        pub(super) fn new(_: usize) -> Option<Self> {
-            None
-        }
+    pub(super) fn empty() -> Header {}
 
-        pub(super) fn recv(
-            &mut self,
-            _: &impl AsRawFd,
-            _: &mut [Slot],
-            _: bool,
-        ) -> io::Result<usize> {
-            match *self {}
-        }
+    pub(super) fn point(
+        _: &mut Header,
+        _: &mut libc::iovec,
+        _: *mut libc::c_void,
+        _: libc::socklen_t,
+    ) {
+    }
 
-        pub(super) fn send(
-            &mut self,
-            _: &impl AsRawFd,
-            _: &PacketBatch,
-            _: usize,
-            _: Option<&Address>,
-        ) -> io::Result<usize> {
-            match *self {}
-        }
+    pub(super) fn received(_: &Header) -> (usize, bool, libc::socklen_t) {
+        (0, false, 0)
     }
 }
 
