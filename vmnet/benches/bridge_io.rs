@@ -511,12 +511,14 @@ impl Safe {
             self.inb.iter().all(|f| f == &self.vm.up[..]),
             "the network received other bytes"
         );
-        // The bridge adds to its counters after the batch it sends, so the VM may have the
-        // last frames a moment before they are counted.
+        // The bridge adds to its counters after the batch it passes on, so the far side may
+        // have the last frames a moment before they are counted.
         let packets = (rounds * self.frames) as u64;
         let deadline = Instant::now() + SOON;
         let mut stats = self.bridge.stats();
-        while stats.to_vm.packets < packets && Instant::now() < deadline {
+        while (stats.to_vm.packets < packets || stats.from_vm.packets < packets)
+            && Instant::now() < deadline
+        {
             thread::sleep(Duration::from_millis(1));
             stats = self.bridge.stats();
         }
