@@ -39,6 +39,8 @@ pub const MAX_SLOT_SIZE: usize = 256 * 1024;
 pub struct PacketBatch {
     arena: Heap<u8>,
     slot_size: usize,
+    /// The held packets' lengths, but after a read ([`Form::Filled`]): then they are the
+    /// descriptors' sizes.
     lens: Box<[usize]>,
     /// `iovs[i]` covers slot `i` of the arena, for good: only its length changes.
     iovs: Heap<iovec>,
@@ -65,13 +67,16 @@ pub struct PacketBatch {
 /// would, instead of every field of every descriptor per call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Form {
-    /// Ready for a read: every descriptor has one iovec over its whole slot, no flags, and
-    /// the slot's size as its size (vmnet's rule before a read), which
-    /// [`PacketBatch::finish_read`] sets back after recording the packets' lengths. (A
-    /// backend that shortened a size it then did not count as read leaves it shorter, still
-    /// within the slot: the set stays valid, and vmnet, which needs the whole size, gets its
-    /// sets through a platform call, after which everything is rewritten.)
+    /// Ready for a read but for the sizes, which [`PacketBatch::prepare_read`] sets to the
+    /// whole slot (vmnet's rule before a read): every descriptor has one iovec over its whole
+    /// slot and no flags, and a size of at most the slot.
     Read,
+    /// After a read of `len` packets: as [`Read`](Self::Read), and the sizes of descriptors
+    /// `0..len` are the packets' lengths, each within its slot (written by
+    /// [`fill`](crate::descs::ReadDescs), which keeps to its buffer, or by a platform and then
+    /// checked by [`PacketBatch::finish_read`]). The batch reads the lengths there, so a read
+    /// copies none; they move to `lens` before anything changes the descriptors.
+    Filled,
     /// Ready to write the held packets: descriptors `0..len` have one iovec over their
     /// packet, the packet's length as size and iovec length, and no flags.
     Write,
@@ -199,6 +204,15 @@ impl PacketBatch {
         self.len = 0;
     }
 
+    /// The length of held packet `index` (`index < len`).
+    fn packet_len(&self, index: usize) -> usize {
+        if self.form == Form::Filled {
+            self.descs[index].vm_pkt_size
+        } else {
+            self.lens[index]
+        }
+    }
+
     /// Appends a copy of `frame`.
     ///
     /// # Errors
@@ -253,13 +267,13 @@ impl PacketBatch {
 
     /// Packet `index`, if the batch holds it.
     pub fn get(&self, index: usize) -> Option<&[u8]> {
-        (index < self.len).then(|| &self.arena.as_slice()[self.slot(index, self.lens[index])])
+        (index < self.len).then(|| &self.arena.as_slice()[self.slot(index, self.packet_len(index))])
     }
 
     /// Packet `index`, mutably (to edit a frame in place before writing it).
     pub fn get_mut(&mut self, index: usize) -> Option<&mut [u8]> {
         (index < self.len).then(|| {
-            let range = self.slot(index, self.lens[index]);
+            let range = self.slot(index, self.packet_len(index));
             &mut self.arena.as_mut_slice()[range]
         })
     }
@@ -296,6 +310,7 @@ impl PacketBatch {
     }
 
     fn commit(&mut self, len: usize) {
+        self.keep_read_lens();
         let index = self.len;
         self.lens[index] = len;
         if self.form() == Form::Write {
@@ -303,6 +318,18 @@ impl PacketBatch {
             set_lengths(&mut self.descs, &self.iovs, index..index + 1, |_| len);
         }
         self.len += 1;
+    }
+
+    /// Moves the lengths of read packets from the descriptors' sizes into `lens`
+    /// ([`Form::Filled`] to [`Form::Read`]), before a push or a write changes the descriptors.
+    fn keep_read_lens(&mut self) {
+        if self.form == Form::Filled {
+            let len = self.len;
+            for (kept, desc) in self.lens[..len].iter_mut().zip(&self.descs[..len]) {
+                *kept = desc.vm_pkt_size;
+            }
+            self.form = Form::Read;
+        }
     }
 
     /// What the descriptors hold now: [`Form::Unknown`] once a set went to a platform.
@@ -318,36 +345,42 @@ impl PacketBatch {
     /// requires this before every read). Returns those descriptors, as a set a backend may
     /// read into.
     ///
-    /// The descriptors are rewritten only when a write or a platform call changed them
-    /// (`Form`); after a read, [`finish_read`](Self::finish_read) has set back the sizes.
+    /// Per call only the sizes are set (a read changes them); iovecs, counts and flags only
+    /// when a write or a platform call changed them (`Form`).
     pub(crate) fn prepare_read(&mut self, max: usize) -> ReadDescs<'_> {
         self.len = 0;
         let count = max.min(self.capacity());
         let slot = self.slot_size;
-        if self.form() != Form::Read {
+        if !matches!(self.form(), Form::Read | Form::Filled) {
             let all = 0..self.capacity();
             set_lengths(&mut self.descs, &self.iovs, all, |_| slot);
-            self.form = Form::Read;
         }
+        self.form = Form::Read;
         let descs = &mut self.descs[..count];
+        for desc in descs.iter_mut() {
+            desc.vm_pkt_size = slot;
+        }
         // SAFETY: descriptor `i` points at iovec `i`, which covers slot `i` of the arena
-        // whole (set in `new`, and its length, count and flags kept so in `Form::Read`, which
-        // a platform call ends); each size is at most that length: distinct, initialised
-        // slots, valid for writes, apart from the iovecs and descriptors (three allocations).
-        // The arena and the iovecs are reached only through the pointers they were leaked as
-        // (`Heap`), and `&mut self` keeps the batch from touching them, or the descriptors,
-        // while the set lives.
+        // whole (set in `new`, and its length, count and flags kept so in `Form::Read` and
+        // `Form::Filled`, which a platform call ends); each size is that length: distinct,
+        // initialised slots, valid for writes, apart from the iovecs and descriptors (three
+        // allocations). The arena and the iovecs are reached only through the pointers they
+        // were leaked as (`Heap`), and `&mut self` keeps the batch from touching them, or the
+        // descriptors, while the set lives.
         unsafe { ReadDescs::from_raw(descs) }.reporting_hand_out(&mut self.handed_out)
     }
 
     /// Records the outcome of the read of a [`prepare_read`](Self::prepare_read) set:
-    /// `Ok(count)` when it filled the first `count` descriptors (and changed no other but
-    /// through a platform call), whose lengths it records, setting back their sizes for the
-    /// next read. Returns `count`.
+    /// `Ok(count)` when it filled the first `count` descriptors, whose sizes are then the
+    /// packets' lengths ([`Form::Filled`]). Returns `count`.
+    ///
+    /// A length a platform wrote is checked against its slot here; one written by
+    /// [`fill`](crate::descs::ReadDescs) (the simulator) is within its buffer, the whole slot,
+    /// already.
     ///
     /// # Errors
-    /// The read's error; [`Error::PacketTooBig`] if a length claims more than its slot
-    /// (vmnet's claim: refused rather than exposed). Both leave the batch empty.
+    /// The read's error; [`Error::PacketTooBig`] if a length a platform wrote claims more than
+    /// its slot (refused rather than exposed). Both leave the batch empty.
     pub(crate) fn finish_read(&mut self, read: Result<usize>) -> Result<usize> {
         let count = match read {
             Ok(count) => count.min(self.capacity()),
@@ -358,23 +391,18 @@ impl PacketBatch {
             }
         };
         let slot = self.slot_size;
-        let lens = &mut self.lens[..count];
-        // One pass without a branch per packet; the lengths are checked after it.
-        let mut longest = 0;
-        for (desc, len) in self.descs[..count].iter_mut().zip(lens.iter_mut()) {
-            *len = desc.vm_pkt_size;
-            longest = longest.max(*len);
-            desc.vm_pkt_size = slot;
-        }
-        if longest > slot {
-            // vmnet claimed more than a slot holds: refused, and the batch stays empty.
-            let index = lens.iter().position(|&len| len > slot).unwrap_or_default();
+        if self.handed_out
+            && let Some(index) = self.descs[..count]
+                .iter()
+                .position(|desc| desc.vm_pkt_size > slot)
+        {
             return Err(Error::PacketTooBig {
                 index,
-                len: lens[index],
+                len: self.descs[index].vm_pkt_size,
                 max: slot,
             });
         }
+        self.form = Form::Filled;
         self.len = count;
         Ok(count)
     }
@@ -385,6 +413,7 @@ impl PacketBatch {
     /// The descriptors of the held packets are set only when a read or a platform call
     /// changed them (`Form`); a pushed packet's is set as it is pushed.
     pub(crate) fn prepare_write(&mut self, range: Range<usize>) -> WriteDescs<'_> {
+        self.keep_read_lens();
         if self.form() != Form::Write {
             let lens = &self.lens;
             set_lengths(&mut self.descs, &self.iovs, 0..self.len, |packet| {
