@@ -235,6 +235,78 @@ fn a_restarted_vm_on_a_bound_datagram_socket_is_served() {
 }
 
 #[test]
+fn a_vm_path_taken_by_a_socket_connected_elsewhere_costs_drops_not_the_bridge() {
+    let net = Net::new();
+    let dir = TempDir::new("eperm");
+    let NetSetup { host, mac, iface } = net_setup(&net);
+    let ours = UnixDatagram::bind(dir.path("bridge.sock")).unwrap();
+    let bridge = bridge::spawn(iface, ours, &options()).unwrap();
+    let vm = UnixDatagram::bind(dir.path("vm.sock")).unwrap();
+    vm.connect(dir.path("bridge.sock")).unwrap();
+    vm.send(&frame(host.mac(), mac, 60, 1)).unwrap();
+    assert_eq!(host_recv(&host)[20], 1);
+    drop(vm);
+    // Another program now holds the VM's path, connected to a socket of its own: the kernel
+    // refuses the bridge's datagrams (EPERM).
+    std::fs::remove_file(dir.path("vm.sock")).unwrap();
+    let other = UnixDatagram::bind(dir.path("other.sock")).unwrap();
+    let squatter = UnixDatagram::bind(dir.path("vm.sock")).unwrap();
+    squatter.connect(dir.path("other.sock")).unwrap();
+    for tag in 2..5 {
+        host.send(&frame(mac, host.mac(), 60, tag)).unwrap();
+    }
+    wait_stats(&bridge, "three undeliverable frames dropped", |s| {
+        s.to_vm.drops == 3
+    });
+    assert!(!bridge.is_finished(), "the bridge goes on");
+    // A VM at a new path is served.
+    let vm = UnixDatagram::bind(dir.path("vm-2.sock")).unwrap();
+    vm.connect(dir.path("bridge.sock")).unwrap();
+    vm.set_read_timeout(Some(SOON)).unwrap();
+    vm.send(&frame(host.mac(), mac, 60, 5)).unwrap();
+    assert_eq!(host_recv(&host)[20], 5);
+    host.send(&frame(mac, host.mac(), 60, 6)).unwrap();
+    let mut buf = [0u8; 2048];
+    assert_eq!(vm.recv(&mut buf).unwrap(), 60);
+    assert_eq!(buf[20], 6);
+    let exit = finish(bridge);
+    assert!(
+        matches!(exit.reason, ExitReason::Stopped),
+        "{}",
+        exit.reason
+    );
+    assert_eq!(exit.stats.peer_changes, 1);
+    drop((other, squatter));
+}
+
+#[test]
+fn a_datagram_bridge_reports_its_socket_buffers() {
+    let net = Net::new();
+    let dir = TempDir::new("buffers");
+    let (_, _, _vm, bridge) = start_bridge(&net, &dir, datagram_pair);
+    let buffers = bridge
+        .socket_buffers()
+        .expect("a datagram socket has buffers");
+    // Room for a batch of the largest frames, asked for; the system's answer reported.
+    let params = bridge.control().parameters().clone();
+    let batch = params.read_max_packets().max(params.write_max_packets());
+    assert_eq!(buffers.requested, params.buffer_len() * batch, "{buffers}");
+    assert!(buffers.send > 0 && buffers.receive > 0, "{buffers}");
+    assert!(
+        buffers.to_string().starts_with("socket buffers: send "),
+        "{buffers}"
+    );
+    finish(bridge);
+    let (_, _, _vm, bridge) = start_bridge(&net, &dir, stream_pair);
+    assert_eq!(
+        bridge.socket_buffers(),
+        None,
+        "a stream socket's are left alone"
+    );
+    finish(bridge);
+}
+
+#[test]
 fn a_bridge_that_cannot_start_gives_the_interface_back() {
     let net = Net::new();
     let NetSetup { iface, .. } = net_setup(&net);
