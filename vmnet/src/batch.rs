@@ -80,7 +80,8 @@ enum Form {
     /// Ready to write the held packets: descriptors `0..len` have one iovec over their
     /// packet, the packet's length as size and iovec length, and no flags.
     Write,
-    /// Neither is known (a platform had them): every field is rewritten before the next call.
+    /// None of these is known (a platform had them): every field is rewritten before the next
+    /// call.
     Unknown,
 }
 
@@ -89,8 +90,8 @@ enum Form {
 // only dereferenced by vmnet during a call that holds `&mut self`. The batch is plain owned
 // memory.
 unsafe impl Send for PacketBatch {}
-// SAFETY: `&self` methods only read the arena's packets and `lens`; nothing is written
-// through a shared reference.
+// SAFETY: `&self` methods only read the arena's packets, `lens` and the descriptors' sizes
+// (plain integers: a read's lengths); nothing is written through a shared reference.
 unsafe impl Sync for PacketBatch {}
 
 /// A heap slice that is only ever reached through the raw pointer it was leaked as — never
