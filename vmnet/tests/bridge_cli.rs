@@ -324,6 +324,13 @@ fn an_inherited_datagram_socket_is_bridged_and_counted() {
     let mut buf = [0u8; 2048];
     let n = vm.recv(&mut buf).unwrap();
     assert_eq!(&buf[12..n], &sent[12..]);
+    // The datagram socket's buffers are reported, with the limit to raise if the system
+    // capped them.
+    let buffers = bridge.wait_log("socket buffers: send ");
+    assert!(buffers.contains(" bytes, receive "), "{buffers}");
+    if buffers.contains("capped") {
+        assert!(buffers.contains("net.core.wmem_max"), "{buffers}");
+    }
     // A report counts the frame each way; so does the final line.
     let deadline = Instant::now() + SOON;
     loop {

@@ -663,6 +663,10 @@ fn start_binary(
         .args(extra)
         // The stand-in's outside network reflects frames back (ignored by the simulator).
         .env("VMNET_STANDIN_REFLECT", "1")
+        // Run through sudo, the bridge would drop to the sudo user and could not remove its
+        // socket from a root-owned directory: these tests keep the user they run as.
+        .env_remove("SUDO_UID")
+        .env_remove("SUDO_GID")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

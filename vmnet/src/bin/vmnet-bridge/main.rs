@@ -180,6 +180,10 @@ fn bridge_loop(
             }
         };
         log(&format!("bridging ({} framing)", bridge.framing()));
+        // Datagram sockets only; says when the system capped them, and which limit to raise.
+        if let Some(buffers) = bridge.socket_buffers() {
+            log(&buffers.to_string());
+        }
         let exit = supervise(bridge, interval, total, output);
         total += exit.stats;
         log(&format!("bridge ended: {}", exit.reason));
