@@ -88,7 +88,7 @@ impl DatagramIo {
         if slots.is_empty() {
             return Ok(0);
         }
-        if let Some(headers) = &mut self.batch {
+        if let Some(headers) = self.batch.as_mut().filter(|_| !senders || imp::NAMES) {
             match headers.recv(fd, slots, senders) {
                 Err(e) if imp::unsupported(&e) => self.batch = None,
                 done => return done,
@@ -114,7 +114,7 @@ impl DatagramIo {
         let Some(frame) = batch.get(first) else {
             return Ok(0);
         };
-        if let Some(headers) = &mut self.batch {
+        if let Some(headers) = self.batch.as_mut().filter(|_| to.is_none() || imp::NAMES) {
             match headers.send(fd, batch, first, to) {
                 Err(e) if imp::unsupported(&e) => self.batch = None,
                 done => return done,
@@ -223,6 +223,9 @@ mod imp {
     use super::super::sys::SEND_FLAGS;
 
     pub(super) type Header = libc::mmsghdr;
+
+    /// The batched calls take a sender's or destination's address.
+    pub(super) const NAMES: bool = true;
 
     /// The calls are the C library's own: nothing to find.
     pub(super) struct Calls;
@@ -344,6 +347,12 @@ mod imp {
     }
 
     pub(super) type Header = msghdr_x;
+
+    /// XNU documents that `sendmsg_x` (and, in newer headers, `recvmsg_x`) supports no
+    /// address: `msg_name` and `msg_namelen` must be zero. A call that needs one (a bound
+    /// socket learning or following its VM) is made one datagram at a time instead, and never
+    /// relies on how a batched call would treat a name.
+    pub(super) const NAMES: bool = false;
 
     /// `ssize_t recvmsg_x(int s, const struct msghdr_x *msgp, u_int cnt, int flags)`, and
     /// `sendmsg_x` with the same signature.
@@ -474,6 +483,9 @@ mod imp {
     use std::os::fd::RawFd;
 
     pub(super) type Header = ();
+
+    /// Irrelevant: there are no batched calls.
+    pub(super) const NAMES: bool = false;
 
     /// Never made: there are no batched calls here.
     pub(super) enum Calls {}

@@ -212,7 +212,9 @@ impl BridgeOptions {
     /// Linux, `recvmsg_x`/`sendmsg_x` on macOS where the system has them), or one call per
     /// datagram. Default: batched; the per-frame path is kept for comparison
     /// (`cargo xtask bench`) and as a fallback, which a system without batched calls gets
-    /// anyway. Stream sockets are unaffected.
+    /// anyway. Stream sockets are unaffected. On macOS the batched calls take no address, so
+    /// a bound socket that follows its VM by address (`--listen`) moves datagrams one call at
+    /// a time; a connected socket (a socket pair, `--fd`) is batched.
     #[must_use]
     pub fn with_batched_io(mut self, batched: bool) -> Self {
         self.batched_io = batched;
