@@ -194,16 +194,8 @@ fn check_description(config: &InterfaceConfig, caps: Capabilities, desc: &Dictio
         Key::AllocateMacAddress,
         config.allocate_mac_address().map(Value::Bool),
     );
-    expect(
-        desc,
-        Key::Mtu,
-        config.mtu().map(|m| Value::U64(m.into())),
-    );
-    expect(
-        desc,
-        Key::StartAddress,
-        config.start_address().map(text),
-    );
+    expect(desc, Key::Mtu, config.mtu().map(|m| Value::U64(m.into())));
+    expect(desc, Key::StartAddress, config.start_address().map(text));
     expect(desc, Key::EndAddress, config.end_address().map(text));
     expect(desc, Key::SubnetMask, config.subnet_mask().map(text));
     expect(desc, Key::Nat66Prefix, config.nat66_prefix().map(text));
@@ -212,11 +204,7 @@ fn check_description(config: &InterfaceConfig, caps: Capabilities, desc: &Dictio
         Key::NetworkIdentifier,
         config.network_identifier().map(Value::Uuid),
     );
-    expect(
-        desc,
-        Key::HostIpAddress,
-        config.host_address().map(text),
-    );
+    expect(desc, Key::HostIpAddress, config.host_address().map(text));
     expect(
         desc,
         Key::HostSubnetMask,
@@ -234,11 +222,7 @@ fn check_description(config: &InterfaceConfig, caps: Capabilities, desc: &Dictio
         Key::EnableChecksumOffload,
         flag(config.checksum_offload()),
     );
-    expect(
-        desc,
-        Key::EnableVirtioHeader,
-        flag(config.virtio_header()),
-    );
+    expect(desc, Key::EnableVirtioHeader, flag(config.virtio_header()));
     // Keys only vmnet reports never appear in a description.
     for key in [
         Key::MacAddress,
