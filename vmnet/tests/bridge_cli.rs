@@ -521,6 +521,48 @@ fn a_second_bridge_on_a_served_path_names_the_first_and_leaves_it_alone() {
 }
 
 #[test]
+fn the_socket_path_appears_only_when_it_accepts_connections() {
+    let dir = TempDir::new("cli-ready");
+    let socket = dir.path("ready.sock");
+    let staged = dir.path("ready.sock.new");
+    // A staged socket a killed bridge left behind is replaced, not refused.
+    drop(UnixListener::bind(&staged).unwrap());
+    let path = socket.to_str().unwrap();
+    for round in 0..5u8 {
+        let mut bridge = Bridge::start(&listen_args("shared", "stream", path), None);
+        // Connect the moment the file exists, as a launcher that waits for it would.
+        let deadline = Instant::now() + SOON;
+        while !socket.exists() {
+            assert!(bridge.child.try_wait().unwrap().is_none(), "exited early");
+            assert!(Instant::now() < deadline, "{path} never appeared");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let connected = UnixStream::connect(&socket);
+        assert!(connected.is_ok(), "round {round}: {connected:?}");
+        assert!(!staged.exists(), "the staged name is gone once in place");
+        drop(connected);
+        bridge.wait_log("listening on");
+        stream_round_trip(&socket, round);
+        bridge.stop();
+        assert!(!socket.exists(), "removed at exit");
+    }
+}
+
+#[test]
+fn a_path_too_long_to_stage_is_bound_directly() {
+    let dir = TempDir::new("cli-long");
+    // sun_path holds 107 bytes and a NUL on Linux (103 on macOS): a path of 105 fits, the
+    // staged name (4 bytes more) does not.
+    let base = dir.path("").to_str().unwrap().len();
+    let limit = if cfg!(target_os = "linux") { 105 } else { 101 };
+    let socket = dir.path(&"s".repeat(limit - base));
+    assert_eq!(socket.to_str().unwrap().len(), limit);
+    let bridge = listening(&socket, &[]);
+    stream_round_trip(&socket, 9);
+    bridge.stop();
+}
+
+#[test]
 fn a_stale_socket_is_replaced_and_a_live_one_never() {
     let dir = TempDir::new("cli-stale");
     // A socket file nothing serves any more (its process went away without removing it).

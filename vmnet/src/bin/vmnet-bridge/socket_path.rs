@@ -7,6 +7,12 @@
 //!   refused); a socket another process serves is left alone and the bridge refuses to start.
 //! - **Created private**: bound under umask 077 (no window in which others may connect), then
 //!   given its owner (the user privileges are dropped to), its group and its mode.
+//! - **Appears ready**: bound at a staged name beside the path (`PATH.new`), made ready
+//!   (listening, owner, group, mode), then renamed into place, so the path appears only when
+//!   it accepts connections: a launcher may wait for the file and connect at once (binding
+//!   the path itself leaves a moment between `bind` and `listen` in which a connection is
+//!   refused). A path too long to stage (socket addresses hold about 104 bytes) is bound
+//!   directly.
 //! - **Removed at exit**, the socket and then the lock file (the lock still held, so no
 //!   other bridge can be between the two).
 
@@ -46,8 +52,8 @@ pub(crate) struct BoundPath {
 }
 
 impl BoundPath {
-    /// Locks `path`, replaces a stale socket there, runs `bind` on it with umask 077, then
-    /// sets `access`.
+    /// Locks `path`, replaces a stale socket there, runs `bind` on a staged name beside it
+    /// with umask 077, sets `access`, and renames the socket into place.
     ///
     /// # Errors
     /// A one-line message: the path is served by another bridge (its PID) or another
@@ -55,33 +61,36 @@ impl BoundPath {
     pub(crate) fn bind<S>(
         path: &Path,
         access: Access,
-        bind: impl FnOnce(&Path) -> io::Result<S>,
+        bind: impl Fn(&Path) -> io::Result<S>,
     ) -> Result<(S, BoundPath), String> {
         let shown = path.display();
         let lock = PathLock::acquire(path)?;
         replace_stale(path, &lock.path)?;
+        let mut staged = OsString::from(path.as_os_str());
+        staged.push(".new");
+        let staged = PathBuf::from(staged);
+        // Left by a bridge that died between bind and rename; the lock says it is ours now.
+        replace_stale(&staged, &lock.path)?;
         // Only this thread runs yet (the interface has not started), so the process-wide
         // umask changes for this bind alone.
         let old = umask(Mode::from_bits_truncate(0o077));
-        let bound = bind(path);
+        let (bound, at) = match bind(&staged) {
+            Err(e) if e.kind() == io::ErrorKind::InvalidInput => (bind(path), path),
+            other => (other, staged.as_path()),
+        };
         umask(old);
         let socket = bound.map_err(|e| format!("binding {shown}: {e}"))?;
-        let bound = BoundPath {
-            path: path.to_owned(),
+        // From here on the path's files are ours to remove, whatever fails next.
+        let mut bound = BoundPath {
+            path: at.to_owned(),
             lock: Some(lock),
         };
-        if access.owner.is_some() || access.group.is_some() {
-            let (uid, gid) = (access.owner.map(Uid::as_raw), access.group.map(Gid::as_raw));
-            std::os::unix::fs::chown(path, uid, gid)
-                .map_err(|e| format!("giving {shown} its owner and group: {e}"))?;
-            // The lock file goes with the socket, so the same user can take the path over.
-            if let Some(lock) = &bound.lock {
-                std::os::unix::fs::chown(&lock.path, uid, gid)
-                    .map_err(|e| format!("giving {} its owner: {e}", lock.path.display()))?;
-            }
+        set_access(at, access, bound.lock.as_ref().map(|l| l.path.as_path()))?;
+        if at != path {
+            std::fs::rename(at, path)
+                .map_err(|e| format!("moving the socket into place at {shown}: {e}"))?;
+            bound.path = path.to_owned();
         }
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(access.mode))
-            .map_err(|e| format!("setting the mode of {shown}: {e}"))?;
         Ok((socket, bound))
     }
 
@@ -103,6 +112,23 @@ impl Drop for BoundPath {
         // The lock file, then the lock: see PathLock's Drop.
         self.lock.take();
     }
+}
+
+/// Gives the socket at `at` its owner, group and mode, and the lock file (if any) its owner.
+fn set_access(at: &Path, access: Access, lock: Option<&Path>) -> Result<(), String> {
+    let shown = at.display();
+    if access.owner.is_some() || access.group.is_some() {
+        let (uid, gid) = (access.owner.map(Uid::as_raw), access.group.map(Gid::as_raw));
+        std::os::unix::fs::chown(at, uid, gid)
+            .map_err(|e| format!("giving {shown} its owner and group: {e}"))?;
+        // The lock file goes with the socket, so the same user can take the path over.
+        if let Some(lock) = lock {
+            std::os::unix::fs::chown(lock, uid, gid)
+                .map_err(|e| format!("giving {} its owner: {e}", lock.display()))?;
+        }
+    }
+    std::fs::set_permissions(at, std::fs::Permissions::from_mode(access.mode))
+        .map_err(|e| format!("setting the mode of {shown}: {e}"))
 }
 
 /// The lock beside a socket path: `PATH.lock`, `flock`ed, with the holder's PID inside.
