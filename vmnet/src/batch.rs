@@ -361,13 +361,13 @@ impl PacketBatch {
         for desc in descs.iter_mut() {
             desc.vm_pkt_size = slot;
         }
-        // SAFETY: descriptor `i` points at iovec `i`, which covers slot `i` of the arena
-        // whole (set in `new`, and its length, count and flags kept so in `Form::Read` and
-        // `Form::Filled`, which a platform call ends); each size is that length: distinct,
-        // initialised slots, valid for writes, apart from the iovecs and descriptors (three
-        // allocations). The arena and the iovecs are reached only through the pointers they
-        // were leaked as (`Heap`), and `&mut self` keeps the batch from touching them, or the
-        // descriptors, while the set lives.
+        // Descriptor `i` points at iovec `i`, covering slot `i` of the arena whole (set in
+        // `new`; length, count and flags kept so in `Form::Read` and `Form::Filled`, which a
+        // platform call ends), and each size is that length. Arena, iovecs and descriptors
+        // are three allocations, the first two reached only through their leaked pointers
+        // (`Heap`).
+        // SAFETY: distinct, initialised slots valid for writes, apart from the iovecs and
+        // descriptors; `&mut self` keeps the batch off all three while the set lives.
         unsafe { ReadDescs::from_raw(descs) }.reporting_hand_out(&mut self.handed_out)
     }
 
@@ -424,13 +424,12 @@ impl PacketBatch {
         }
         let end = range.end.min(self.len);
         let descs = &mut self.descs[range.start.min(end)..end];
-        // SAFETY: descriptor `i` (a held packet's) points at iovec `i`, which covers the first
-        // `lens[i]` bytes of slot `i`, with that length as the size, one iovec, no flags
-        // (`Form::Write`: set above, or as the packet was pushed, and ended by a read or a
-        // platform call): initialised memory of the arena, apart from the iovecs and
-        // descriptors. The arena and the iovecs are reached only through the pointers they
-        // were leaked as (`Heap`), and `&mut self` keeps the batch from touching them, or the
-        // descriptors, while the set lives.
+        // Descriptor `i` (a held packet's) points at iovec `i`, covering the first `lens[i]`
+        // bytes of slot `i`, with that length as the size, one iovec, no flags (`Form::Write`:
+        // set above or as the packet was pushed, ended by a read or a platform call). Arena
+        // and iovecs are reached only through their leaked pointers (`Heap`).
+        // SAFETY: initialised memory of the arena, apart from the iovecs and descriptors;
+        // `&mut self` keeps the batch off all three while the set lives.
         unsafe { WriteDescs::from_raw(descs) }.reporting_hand_out(&mut self.handed_out)
     }
 }

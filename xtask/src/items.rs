@@ -258,7 +258,7 @@ const _: () = {
     ["Size of vmnet_interface"][::core::mem::size_of::<vmnet_interface>() - 0usize];
 };
 impl Default for vmnet_interface {
-    fn default() -> Self { unimplemented!() }
+    fn default() -> Self { Self { _unused: [] } }
 }
 unsafe extern "C" {
     pub static vmnet_mtu_key: *const ::core::ffi::c_char;
@@ -280,7 +280,7 @@ unsafe extern "C" {
 unsafe extern "C" {
     pub fn vmnet_copy_shared_interface_list() -> *mut ::core::ffi::c_void;
 }
-impl Default for vmnet_interface { fn default() -> Self { unimplemented!() } }
+impl Default for vmnet_interface { fn default() -> Self { Self { _unused: [] } } }
 pub const VMNET_FAILURE: vmnet_return_t = 1001;
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = { ["Size of vmnet_interface"][::core::mem::size_of::<vmnet_interface>() - 0usize]; };
