@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::error::NetworkConfigError;
 use crate::error::Result;
 use crate::forwarding::PortForwardingRule;
-use crate::limits::{MAX_MTU, MIN_MTU};
+use crate::limits::{MAX_INTERFACE_NAME_LEN, MAX_MTU, MIN_MTU};
 use crate::mac::MacAddr;
 use crate::mode::NetworkMode;
 
@@ -299,7 +299,7 @@ fn check_external_interface(mode: NetworkMode, name: &str) -> Result<()> {
     if mode != NetworkMode::Shared {
         return Err(NetworkConfigError::ExternalInterfaceInHostMode.into());
     }
-    if name.is_empty() || name.len() > 15 || name.contains('\0') {
+    if name.is_empty() || name.len() > MAX_INTERFACE_NAME_LEN || name.contains('\0') {
         return Err(NetworkConfigError::InvalidInterfaceName {
             name: name.to_owned(),
         }
